@@ -1,0 +1,28 @@
+#!/usr/bin/env bun
+/** Entry point of the chatmail-maildir binary. */
+
+import { type Program, runProgram, type Subcommand } from "./cli-runner.ts";
+import { expireInactiveCommand } from "./commands/expire-inactive.ts";
+import { fsreportCommand } from "./commands/fsreport.ts";
+import { quotaExpireCommand } from "./commands/quota-expire.ts";
+import { VERSION, VERSION_LINE } from "./version.ts";
+
+export const program: Program = {
+  name: "chatmail-maildir",
+  description: "Maildir maintenance for chatmail relays",
+  version: VERSION,
+  versionLine: VERSION_LINE,
+  subcommands: {
+    "quota-expire": quotaExpireCommand as Subcommand,
+    "expire-inactive": expireInactiveCommand as Subcommand,
+    fsreport: fsreportCommand as Subcommand,
+  },
+};
+
+// A reader that goes away early (`… | head -1`) is no failure of this tool: stop writing quietly.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+});
+
+const exitCode = await runProgram(program, process.argv.slice(2));
+process.exitCode = exitCode;
