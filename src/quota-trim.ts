@@ -1,0 +1,200 @@
+/**
+ * Trimming one mailbox under a quota target: which messages go first, the removal itself, and
+ * the cleanup that makes Dovecot recount.
+ */
+
+import { promises as fsp } from "node:fs";
+
+import { describeError, errorCode } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, walkMailbox } from "./maildir.ts";
+import { displayPath, toFsPath } from "./raw-path.ts";
+
+export type Policy = "size-age" | "oldest";
+export const POLICIES: readonly Policy[] = ["size-age", "oldest"];
+
+/** tmp/ files older than this are leftovers of crashed deliveries (the maildir convention). */
+export const STALE_TMP_AGE_MS = 36 * 3600 * 1000;
+
+export interface TrimOptions {
+  /** Quota usage to reach, in bytes. */
+  targetBytes: number;
+  policy: Policy;
+  /** Messages younger than this are never removed, in milliseconds. */
+  keepRecentMs: number;
+  dryRun: boolean;
+  /** The time that ages are measured from, in Unix milliseconds. */
+  nowMs: number;
+  /** Prefix of per-file lines, naming the mailbox. */
+  label: string;
+  logger: Logger;
+}
+
+export interface TrimResult {
+  usageBefore: number;
+  usageAfter: number;
+  removedMessages: number;
+  removedBytes: number;
+  /** Messages that vanished before they could be removed; their size left the usage anyway. */
+  vanishedMessages: number;
+  staleTmpFiles: number;
+  staleTmpBytes: number;
+  /** Messages kept by keep-recent while the mailbox stays over its target. */
+  keptRecent: number;
+  /** Unreadable directories and files that could not be removed. */
+  errors: number;
+}
+
+/**
+ * Sorts messages in removal order, once. `size-age`: quota size × age in whole seconds, highest
+ * first, then the older one. `oldest`: oldest mtime first, then the larger one. Remaining ties go
+ * by path so that every run picks the same messages.
+ */
+export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: number): MessageFile[] {
+  const nowSeconds = Math.floor(nowMs / 1000);
+  const keyed = messages.map((message) => {
+    const mtimeSeconds = Math.floor(message.mtimeMs / 1000);
+    const age = Math.max(0, nowSeconds - mtimeSeconds);
+    return { message, mtimeSeconds, score: message.quotaSize * age, path: messagePath(message) };
+  });
+
+  keyed.sort((a, b) => {
+    if (policy === "size-age") {
+      if (a.score !== b.score) return b.score - a.score;
+      if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
+    } else {
+      if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
+      if (a.message.quotaSize !== b.message.quotaSize) return b.message.quotaSize - a.message.quotaSize;
+    }
+    return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  });
+  return keyed.map((entry) => entry.message);
+}
+
+/** Returns the path of a message relative to its mailbox, such as ".DeltaChat/cur/NAME". */
+export function messagePath(message: MessageFile): string {
+  const folder = message.folder === "" ? "" : `${message.folder}/`;
+  return `${folder}${message.subdir}/${message.name}`;
+}
+
+function describeAge(ageMs: number): string {
+  const hours = Math.max(0, ageMs) / 3600_000;
+  return hours < 48 ? `${hours.toFixed(1)} hours` : `${(hours / 24).toFixed(1)} days`;
+}
+
+/** Unlinks a file; returns "removed", "vanished" or the error. */
+async function removeFile(path: string): Promise<"removed" | "vanished" | unknown> {
+  try {
+    await fsp.unlink(toFsPath(path));
+    return "removed";
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return "vanished";
+    return error;
+  }
+}
+
+/**
+ * Brings the quota usage of one mailbox to at most the target. Nothing changes when the usage is
+ * already there. Throws only when the mailbox is missing or not a directory.
+ */
+export async function trimMailbox(mailboxPath: string, options: TrimOptions): Promise<TrimResult> {
+  const { logger, label } = options;
+  let errors = 0;
+
+  const contents = await walkMailbox(mailboxPath, {
+    statMessages: true,
+    onError: (path, error) => {
+      errors++;
+      logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
+    },
+  });
+
+  const usageBefore = quotaUsage(contents.messages);
+  const result: TrimResult = {
+    usageBefore,
+    usageAfter: usageBefore,
+    removedMessages: 0,
+    removedBytes: 0,
+    vanishedMessages: 0,
+    staleTmpFiles: 0,
+    staleTmpBytes: 0,
+    keptRecent: 0,
+    errors,
+  };
+  if (usageBefore <= options.targetBytes) return result;
+
+  const verb = options.dryRun ? "would remove" : "removed";
+
+  // Leftovers of crashed deliveries go first. They do not count toward the quota, so they change
+  // no usage figure. Only Dovecot's own tmp/ directories are considered.
+  const staleBefore = options.nowMs - STALE_TMP_AGE_MS;
+  for (const message of contents.messages) {
+    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder) || message.mtimeMs > staleBefore) continue;
+
+    const relative = messagePath(message);
+    const outcome = options.dryRun ? "removed" : await removeFile(`${mailboxPath}/${relative}`);
+    if (outcome === "vanished") continue;
+    if (outcome !== "removed") {
+      result.errors++;
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+      continue;
+    }
+    result.staleTmpFiles++;
+    result.staleTmpBytes += message.diskSize;
+    logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+  }
+
+  const recentAfter = options.nowMs - options.keepRecentMs;
+  const candidates: MessageFile[] = [];
+  for (const message of contents.messages) {
+    if (!countsTowardQuota(message)) continue;
+    if (options.keepRecentMs > 0 && message.mtimeMs > recentAfter) {
+      result.keptRecent++;
+      continue;
+    }
+    candidates.push(message);
+  }
+
+  let usage = usageBefore;
+  const foldersWithRemovals = new Set<string>();
+  for (const message of sortForRemoval(candidates, options.policy, options.nowMs)) {
+    if (usage <= options.targetBytes) break;
+
+    const relative = messagePath(message);
+    const outcome = options.dryRun ? "removed" : await removeFile(`${mailboxPath}/${relative}`);
+    if (outcome === "vanished") {
+      // Gone already (expunged or moved by Dovecot): it no longer uses quota either way.
+      usage -= message.quotaSize;
+      result.vanishedMessages++;
+      continue;
+    }
+    if (outcome !== "removed") {
+      result.errors++;
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+      continue;
+    }
+
+    usage -= message.quotaSize;
+    result.removedMessages++;
+    result.removedBytes += message.quotaSize;
+    foldersWithRemovals.add(message.folder);
+    logger.detail(`${label}: ${verb} ${displayPath(relative)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+  }
+  result.usageAfter = usage;
+  if (usage <= options.targetBytes) result.keptRecent = 0;
+
+  if (result.removedMessages > 0 && !options.dryRun) {
+    // Dovecot trusts maildirsize and the cached sizes in dovecot.index.cache; without them it
+    // recounts the mailbox from the message files.
+    const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
+    for (const relative of stale) {
+      const outcome = await removeFile(`${mailboxPath}/${relative}`);
+      if (outcome === "removed" || outcome === "vanished") continue;
+      result.errors++;
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+    }
+  }
+
+  return result;
+}
