@@ -3,8 +3,7 @@
  *
  * flock was chosen over a lock file because the kernel drops the lock when its holder exits,
  * even by SIGKILL, so no stale-lock detection (owner pid, age) is needed and nothing is written.
- * Dovecot takes no flock on the mailbox directory (it locks its own files), so the lock only
- * serializes runs of this tool.
+ * flock locks are advisory: they make only other flock callers on the same directory wait.
  */
 
 import { closeSync, openSync } from "node:fs";
@@ -26,6 +25,9 @@ interface LibcFlock {
 }
 
 let libc: LibcFlock | undefined;
+
+// NOTE: run here in the x64 binary only. The arm64 binary reaches flock through the same
+// bun:ffi code, which has not been run on arm64 yet.
 
 /**
  * Loads flock and errno from glibc. The compiled binaries are built on Bun's glibc runtimes, so
@@ -53,7 +55,7 @@ async function loadLibc(): Promise<LibcFlock> {
 export interface MailboxLock {
   /** Time spent waiting for another run to release the lock, in milliseconds. */
   waitedMs: number;
-  /** Releases the lock; exiting the process releases it too. */
+  /** Releases the lock. Exiting the process releases it too. */
   release(): void;
 }
 
@@ -90,7 +92,7 @@ export async function lockMailbox(mailboxPath: string, timeoutMs: number): Promi
     if (performance.now() - started > timeoutMs) {
       closeSync(fd);
       throw new CliError(
-        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for the lock on ${displayPath(mailboxPath)}: another quota-expire run holds it`,
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for another quota-expire run on ${displayPath(mailboxPath)} to finish`,
       );
     }
     await Bun.sleep(RETRY_INTERVAL_MS);

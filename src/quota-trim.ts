@@ -35,7 +35,7 @@ export interface TrimResult {
   usageAfter: number;
   removedMessages: number;
   removedBytes: number;
-  /** Messages that vanished before they could be removed; their size left the usage anyway. */
+  /** Messages that vanished before they could be removed. Their size left the usage anyway. */
   vanishedMessages: number;
   staleTmpFiles: number;
   staleTmpBytes: number;
@@ -55,7 +55,7 @@ export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: n
   const keyed = messages.map((message) => {
     const mtimeSeconds = Math.floor(message.mtimeMs / 1000);
     const age = Math.max(0, nowSeconds - mtimeSeconds);
-    return { message, mtimeSeconds, score: message.quotaSize * age, path: messagePath(message) };
+    return { message, mtimeSeconds, score: message.quotaSize * age };
   });
 
   keyed.sort((a, b) => {
@@ -66,9 +66,19 @@ export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: n
       if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
       if (a.message.quotaSize !== b.message.quotaSize) return b.message.quotaSize - a.message.quotaSize;
     }
-    return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    return comparePaths(a.message, b.message);
   });
   return keyed.map((entry) => entry.message);
+}
+
+function compareText(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
+
+/** Orders messages by folder, subdir and name. Only ties reach it, so it builds no path. */
+function comparePaths(a: MessageFile, b: MessageFile): number {
+  return compareText(a.folder, b.folder) || compareText(a.subdir, b.subdir) || compareText(a.name, b.name);
 }
 
 /** Returns the path of a message relative to its mailbox, such as ".DeltaChat/cur/NAME". */
@@ -82,7 +92,7 @@ function describeAge(ageMs: number): string {
   return hours < 48 ? `${hours.toFixed(1)} hours` : `${(hours / 24).toFixed(1)} days`;
 }
 
-/** Unlinks a file; returns "removed", "vanished" or the error. */
+/** Unlinks a file and returns "removed", "vanished" or the error. */
 async function removeFile(path: string): Promise<"removed" | "vanished" | unknown> {
   try {
     await fsp.unlink(toFsPath(path));
@@ -92,6 +102,23 @@ async function removeFile(path: string): Promise<"removed" | "vanished" | unknow
     if (code === "ENOENT" || code === "ENOTDIR") return "vanished";
     return error;
   }
+}
+
+/** Max number of unlink calls in flight: unlink waits on the disk, so several at once finish sooner. */
+const UNLINK_CONCURRENCY = 32;
+
+/** Unlinks files concurrently and returns the outcome of removeFile for each path, in order. */
+async function removeFiles(paths: string[]): Promise<unknown[]> {
+  const outcomes: unknown[] = new Array(paths.length);
+  let index = 0;
+  const worker = async () => {
+    while (index < paths.length) {
+      const i = index++;
+      outcomes[i] = await removeFile(paths[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UNLINK_CONCURRENCY, paths.length) }, worker));
+  return outcomes;
 }
 
 /**
@@ -125,6 +152,7 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
   if (usageBefore <= options.targetBytes) return result;
 
   const verb = options.dryRun ? "would remove" : "removed";
+  const verbose = logger.verbosity === "verbose";
 
   // Leftovers of crashed deliveries go first. They do not count toward the quota, so they change
   // no usage figure. Only Dovecot's own tmp/ directories are considered.
@@ -142,7 +170,7 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     }
     result.staleTmpFiles++;
     result.staleTmpBytes += message.diskSize;
-    logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+    if (verbose) logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
   }
 
   const recentAfter = options.nowMs - options.keepRecentMs;
@@ -158,35 +186,50 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
 
   let usage = usageBefore;
   const foldersWithRemovals = new Set<string>();
-  for (const message of sortForRemoval(candidates, options.policy, options.nowMs)) {
-    if (usage <= options.targetBytes) break;
+  const order = sortForRemoval(candidates, options.policy, options.nowMs);
+  let next = 0;
+  while (usage > options.targetBytes && next < order.length) {
+    // Take the messages that reach the target if all of them go, and remove them concurrently.
+    // A failed removal leaves its size in the usage, so the next round takes further messages.
+    const batch: MessageFile[] = [];
+    let planned = usage;
+    while (planned > options.targetBytes && next < order.length) {
+      const message = order[next++]!;
+      batch.push(message);
+      planned -= message.quotaSize;
+    }
 
-    const relative = messagePath(message);
-    const outcome = options.dryRun ? "removed" : await removeFile(`${mailboxPath}/${relative}`);
-    if (outcome === "vanished") {
-      // Gone already (expunged or moved by Dovecot): it no longer uses quota either way.
+    const paths = batch.map(messagePath);
+    const outcomes = options.dryRun ? paths.map(() => "removed") : await removeFiles(paths.map((relative) => `${mailboxPath}/${relative}`));
+
+    for (let i = 0; i < batch.length; i++) {
+      const message = batch[i]!;
+      const outcome = outcomes[i];
+      if (outcome === "vanished") {
+        // Gone already (expunged or moved by Dovecot): it no longer uses quota either way.
+        usage -= message.quotaSize;
+        result.vanishedMessages++;
+        continue;
+      }
+      if (outcome !== "removed") {
+        result.errors++;
+        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome)}`);
+        continue;
+      }
+
       usage -= message.quotaSize;
-      result.vanishedMessages++;
-      continue;
+      result.removedMessages++;
+      result.removedBytes += message.quotaSize;
+      foldersWithRemovals.add(message.folder);
+      if (verbose) logger.detail(`${label}: ${verb} ${displayPath(paths[i]!)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
     }
-    if (outcome !== "removed") {
-      result.errors++;
-      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
-      continue;
-    }
-
-    usage -= message.quotaSize;
-    result.removedMessages++;
-    result.removedBytes += message.quotaSize;
-    foldersWithRemovals.add(message.folder);
-    logger.detail(`${label}: ${verb} ${displayPath(relative)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
   }
   result.usageAfter = usage;
   if (usage <= options.targetBytes) result.keptRecent = 0;
 
   if (result.removedMessages > 0 && !options.dryRun) {
-    // Dovecot trusts maildirsize and the cached sizes in dovecot.index.cache; without them it
-    // recounts the mailbox from the message files.
+    // Dovecot trusts maildirsize and the sizes cached in dovecot.index.cache. When they are
+    // missing, it recounts the mailbox from the message files.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) {
       const outcome = await removeFile(`${mailboxPath}/${relative}`);

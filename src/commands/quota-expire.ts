@@ -1,6 +1,6 @@
 /** quota-expire: trims a mailbox under its quota target when Dovecot's quota warning fires. */
 
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 
 import { defineCommand } from "citty";
 
@@ -46,7 +46,7 @@ function logfmtValue(text: string): string {
   return /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text;
 }
 
-/** Formats the one line per trimmed mailbox; the format is documented in README.md. */
+/** Formats the result line of one mailbox, whose format README.md documents. */
 function resultLine(label: string, target: number, result: TrimResult, elapsedMs: number, dryRun: boolean): string {
   const fields = [
     `mailbox=${logfmtValue(label)}`,
@@ -114,7 +114,7 @@ async function expireMailbox(path: string, label: string, settings: RunSettings)
   }
 }
 
-/** Trims every mailbox of a mailboxes directory, one at a time; a failing mailbox does not stop the sweep. */
+/** Trims every mailbox of a mailboxes directory, one at a time. A failing mailbox does not stop the sweep. */
 async function sweep(mailboxesDir: string, settings: RunSettings): Promise<number> {
   const { logger } = settings;
   const started = performance.now();
@@ -139,8 +139,8 @@ async function sweep(mailboxesDir: string, settings: RunSettings): Promise<numbe
       removedBytes += result.removedBytes;
       if (result.errors > 0) failed++;
     } catch (error) {
-      // A mailbox deleted during the sweep (expire-inactive) is no failure.
-      if (error instanceof CliError && /: not found$/.test(error.message)) continue;
+      // A mailbox deleted during the sweep (by expire-inactive, say) is no failure.
+      if (!existsSync(toFsPath(`${mailboxesDir}/${name}`))) continue;
       failed++;
       logger.error(error instanceof CliError ? error.message : `${label}: ${describeError(error)}`);
     }
@@ -177,7 +177,7 @@ export const quotaExpireCommand = defineCommand({
       description: "Never remove messages younger than this many hours (default: 0)",
     },
     "dry-run": { type: "boolean", description: "Print what would be removed and remove nothing" },
-    sweep: { type: "boolean", description: "Trim every mailbox in MAILBOX, which is then a mailboxes directory" },
+    sweep: { type: "boolean", description: "Read the second argument as a mailboxes directory and trim every mailbox in it" },
     target: { type: "positional", valueHint: "TARGET_MB", description: `Quota target in MiB (0 to ${MAX_TARGET_MB})` },
     mailbox: { type: "positional", valueHint: "MAILBOX", description: "Mailbox directory, or with --sweep the mailboxes directory" },
   },
