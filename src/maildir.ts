@@ -111,8 +111,14 @@ export async function listMailboxes(mailboxesDir: string): Promise<string[]> {
   }
 
   // Byte order, as `ls` with LC_ALL=C and Python's sorted() on file names give.
-  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  names.sort(compareBytes);
   return names;
+}
+
+/** Compares raw names by their bytes. */
+export function compareBytes(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }
 
 /**
@@ -150,7 +156,7 @@ export interface MessageFile {
   mtimeMs: number;
 }
 
-/** What a caller needs from a walk. The walker stats nothing beyond it. */
+/** Walk options: the data a caller needs. The walker stats nothing beyond it. */
 export interface WalkOptions {
   /** Stat every message (disk size and mtime). Otherwise only messages without `S=` are statted. */
   statMessages?: boolean;
