@@ -129,7 +129,7 @@ export function textfileMetrics(report: StorageReport, run: RunInfo): MetricFami
     },
     {
       name: "chatmail_messages_bytes",
-      help: "Disk bytes of the messages of at least min_size bytes, of accounts that have logged in.",
+      help: "Disk bytes of the messages of at least min_size bytes, in mailboxes with a last login (filtered by --min-login-age and --mdir).",
       type: "gauge",
       samples: report.sizeClasses.map((sizeClass) => ({
         labels: { min_size: String(sizeClass.minSize) },
@@ -138,7 +138,7 @@ export function textfileMetrics(report: StorageReport, run: RunInfo): MetricFami
     },
     {
       name: "chatmail_messages_count",
-      help: "Number of messages of at least min_size bytes, of accounts that have logged in.",
+      help: "Number of messages of at least min_size bytes, in mailboxes with a last login (filtered by --min-login-age and --mdir).",
       type: "gauge",
       samples: report.sizeClasses.map((sizeClass) => ({
         labels: { min_size: String(sizeClass.minSize) },

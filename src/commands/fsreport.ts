@@ -130,7 +130,7 @@ export const fsreportCommand = defineCommand({
 
     const run: RunInfo = {
       startedAt,
-      durationSeconds: Date.now() / 1000 - startedAt,
+      durationSeconds: Math.round((Date.now() / 1000 - startedAt) * 1000) / 1000,
       mailboxesDir: displayPath(mailboxesDir),
     };
 
