@@ -13,9 +13,9 @@ export function formatFixed(value: number, digits: number): string {
 
   const rounded = value.toFixed(digits);
 
-  // toFixed with enough extra digits shows the exact decimal expansion of the double as far as
-  // it can matter: a double near 1e9 that is not exactly a tie differs from one by more than
-  // 1e-30, so 40 extra digits tell an exact tie from a near one.
+  // toFixed with extra digits shows the exact decimal expansion of the double. A double up to
+  // 1e9 that is not exactly a tie differs from one by more than 1e-30, so 40 extra digits are
+  // enough to tell an exact tie from a near one.
   const expanded = Math.abs(value).toFixed(Math.min(100, digits + 40));
   const cut = expanded.length - 40;
   const rest = expanded.slice(cut);

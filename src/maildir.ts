@@ -395,8 +395,8 @@ export async function* walkMailboxes(
   const start = (id: number, name: string) => {
     const path = `${mailboxesDir}/${name}`;
 
-    // A `password` file that cannot be statted (an unreadable mailbox directory) leaves the
-    // last login unknown, like a missing one; the walk of the other mailboxes goes on.
+    // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
+    // last login unknown, as a missing one does. The other mailboxes are still walked.
     const lastLogin = readLastLogin(path).catch((error: unknown) => {
       options.onError?.(`${path}/password`, error);
       return null;

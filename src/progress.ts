@@ -4,7 +4,7 @@
  */
 
 export interface Progress {
-  /** Shows `done` of `total` items; redraws at most a few times a second. */
+  /** Shows `done` of `total` items; redraws at most five times a second. */
   update(done: number, total: number): void;
   /** Clears the line. */
   finish(): void;
@@ -12,7 +12,8 @@ export interface Progress {
 
 const REDRAW_INTERVAL_MS = 200;
 
-export function createProgress(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+/** Creates a progress line such as "fsreport: 120/3000 mailboxes"; a no-op unless `stream` is a terminal. */
+export function createProgress(label: string, unit: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return { update() {}, finish() {} };
 
   let lastDraw = 0;
@@ -23,7 +24,7 @@ export function createProgress(label: string, stream: NodeJS.WriteStream = proce
       if (now - lastDraw < REDRAW_INTERVAL_MS && done < total) return;
       lastDraw = now;
       drawn = true;
-      stream.write(`\r\x1b[K${label}: ${done}/${total}`);
+      stream.write(`\r\x1b[K${label}: ${done}/${total} ${unit}`);
     },
     finish() {
       if (drawn) stream.write("\r\x1b[K");

@@ -1,6 +1,6 @@
 /**
  * The outputs of `fsreport`: a summary for people, one JSON object, the Prometheus textfile for
- * node_exporter, and the legacy metrics file that chatmail's older metrics script served.
+ * node_exporter, and the legacy metrics file that chatmail's older metrics.py served.
  */
 
 import { formatFixed, humanSize } from "./human-size.ts";
@@ -181,7 +181,7 @@ export function textfileMetrics(report: StorageReport, run: RunInfo): MetricFami
     },
     {
       name: "chatmail_fsreport_unreadable_directories",
-      help: "Directories that fsreport could not read; the other figures miss their files.",
+      help: "Directories that fsreport could not read. The other figures miss the files in them.",
       type: "gauge",
       samples: [{ value: report.unreadableDirectories }],
     },

@@ -28,7 +28,7 @@ export interface ReportOptions {
   now: number;
   /** Size classes take only mailboxes whose last login is at least this many days before `now`. */
   minLoginAgeDays: number;
-  /** Size classes take only messages in this kind of subdirectory; all when undefined. */
+  /** Size classes take only messages in this kind of subdirectory, or all messages when undefined. */
   mdir: MessageSubdir | undefined;
   /** max_mailbox_size from chatmail.ini in bytes. */
   maxMailboxSize: number;
@@ -85,7 +85,7 @@ export class StorageReport {
     return this.accounts - this.ciAccounts;
   }
 
-  /** Adds the figures of one walked mailbox; its messages need disk sizes (statMessages). */
+  /** Adds the figures of one walked mailbox. Its messages need disk sizes, so walk with `statMessages`. */
   addMailbox(mailbox: Mailbox): void {
     const { now, minLoginAgeDays, mdir, maxMailboxSize } = this.options;
     const { contents } = mailbox;

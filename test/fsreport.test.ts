@@ -429,6 +429,18 @@ describe("fsreport command line", () => {
     }
   });
 
+  test("settings file sets defaults, command line wins", () => {
+    const settings = join(makeTempDir(), "settings.toml");
+    writeFileSync(settings, '[fsreport]\nmin-login-age = 7\nmdir = "cur"\n');
+    const fromFile = runJson([tree.ini, "--settings", settings]);
+    expect(fromFile.mdir).toBe("cur");
+    expect(fromFile.sizeClasses[0]!.bytes).toBe(MIB + 512 * KIB);
+
+    const overridden = runJson([tree.ini, "--settings", settings, "--min-login-age", "0", "--mdir", "new"]);
+    expect(overridden.mdir).toBe("new");
+    expect(overridden.sizeClasses[0]!.bytes).toBe(600 + 100 * KIB);
+  });
+
   test("missing chatmail.ini", () => {
     const path = join(makeTempDir(), "chatmail.ini");
     const result = runBinary(["fsreport", path]);
@@ -443,11 +455,12 @@ describe("fsreport unreadable directory", () => {
     const locked = join(mailboxesDir, "alice@example.org", ".DeltaChat");
     chmodSync(locked, 0);
 
-    // root reads every directory, so as root the binary runs as nobody, with the tree opened up.
+    // root can read every directory, so as root the binary runs as the user nobody, and the
+    // temporary directory (mode 0700 from mkdtemp) is opened up for it.
     const asRoot = process.getuid?.() === 0;
     let command = [BINARY, "fsreport", ini, "--json"];
     if (asRoot) {
-      for (let dir = root; dir !== "/" && dir !== "/tmp"; dir = join(dir, "..")) chmodSync(dir, 0o755);
+      chmodSync(root, 0o755);
       command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...command];
     }
     const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8" });
@@ -455,7 +468,7 @@ describe("fsreport unreadable directory", () => {
 
     expect(result.stderr).toBe(
       `error: cannot read ${locked}: permission denied\n` +
-        "error: 1 files or directories could not be read: the figures above miss them\n",
+        "error: failed to read 1 files or directories: the figures above miss them\n",
     );
     expect(result.status).toBe(1);
     const report = JSON.parse(result.stdout) as JsonReport & { unreadableDirectories: number };

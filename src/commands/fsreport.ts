@@ -40,7 +40,7 @@ function textfilePath(rawPath: string): string {
   try {
     if (statSync(toFsPath(rawPath)).isDirectory()) return `${rawPath.replace(/\/+$/, "")}/${TEXTFILE_NAME_IN_DIRECTORY}`;
   } catch (error) {
-    // A path that does not exist yet names the file to create; other errors show at the write.
+    // A path that does not exist yet names the file to create. Other errors show up at the write.
     if (errorCode(error) !== "ENOENT") return rawPath;
   }
   return rawPath;
@@ -113,14 +113,14 @@ export const fsreportCommand = defineCommand({
       maxMailboxSize: config.maxMailboxSize,
     });
 
-    // The walker reports each unreadable directory or file once; the run goes on without it.
+    // The walker reports each unreadable directory or file once, and the run goes on without it.
     let readErrors = 0;
     const onError = (path: string, error: unknown) => {
       readErrors++;
       logger.error(`cannot read ${displayPath(path)}: ${describeError(error)}`);
     };
 
-    const progress = createProgress("fsreport: mailboxes");
+    const progress = createProgress("fsreport", "mailboxes");
     for await (const mailbox of walkMailboxes(mailboxesDir, names, { statMessages: true, countExtraFiles: true, onError })) {
       report.addMailbox(mailbox);
       logger.detail(`${displayPath(mailbox.name)}: ${mailbox.contents.messages.length} messages`);
@@ -144,7 +144,7 @@ export const fsreportCommand = defineCommand({
     }
 
     if (readErrors > 0) {
-      logger.error(`${readErrors} files or directories could not be read: the figures above miss them`);
+      logger.error(`failed to read ${readErrors} files or directories: the figures above miss them`);
       return EXIT_FAILURE;
     }
     return EXIT_OK;
