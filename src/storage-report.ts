@@ -5,6 +5,11 @@
  * The definitions follow chatmaild's `chatmail-fsreport` so that the same tree gives the same
  * figures: sizes are disk bytes from stat, a last login is the `password` mtime, and a missing
  * or zero last login means no login.
+ *
+ * Differences on unusual trees: chatmail-fsreport looks only at the INBOX and `.DeltaChat` and
+ * follows symlinks, while the walker takes every folder and follows none. It also compares the
+ * exact mtime, where the walker gives whole seconds, so a login less than a second away from a
+ * window edge can land on the other side.
  */
 
 import { countsTowardQuota, type Mailbox, type MessageSubdir } from "./maildir.ts";
