@@ -47,7 +47,7 @@ function logfmtValue(text: string): string {
 }
 
 /** Formats the result line of one mailbox, whose format README.md documents. */
-function resultLine(label: string, target: number, result: TrimResult, elapsedMs: number, dryRun: boolean): string {
+function resultLine(label: string, target: number, result: TrimResult, elapsedMs: number, waitedMs: number, dryRun: boolean): string {
   const fields = [
     `mailbox=${logfmtValue(label)}`,
     `removed=${result.removedMessages}`,
@@ -57,6 +57,7 @@ function resultLine(label: string, target: number, result: TrimResult, elapsedMs
     `target=${target}`,
     `elapsed=${(elapsedMs / 1000).toFixed(3)}s`,
   ];
+  if (waitedMs >= 1) fields.push(`lock_wait=${(waitedMs / 1000).toFixed(3)}s`);
   if (result.vanishedMessages > 0) fields.push(`vanished=${result.vanishedMessages}`);
   if (result.staleTmpFiles > 0) fields.push(`stale_tmp_removed=${result.staleTmpFiles}`, `stale_tmp_bytes=${result.staleTmpBytes}`);
   if (result.usageAfter > target) fields.push("over_target=yes", `kept_recent=${result.keptRecent}`);
@@ -99,7 +100,7 @@ async function expireMailbox(path: string, label: string, settings: RunSettings)
     const elapsedMs = performance.now() - started;
     const changed = result.removedMessages > 0 || result.vanishedMessages > 0 || result.staleTmpFiles > 0;
     if (changed || result.usageAfter > settings.targetBytes || result.errors > 0) {
-      logger.info(resultLine(label, settings.targetBytes, result, elapsedMs, settings.dryRun));
+      logger.info(resultLine(label, settings.targetBytes, result, elapsedMs, lock.waitedMs, settings.dryRun));
     } else {
       logger.detail(`${label}: usage ${result.usageBefore} bytes is at or below the target ${settings.targetBytes} bytes: nothing to remove`);
     }
@@ -174,7 +175,7 @@ export const quotaExpireCommand = defineCommand({
     "keep-recent": {
       type: "string",
       valueHint: "HOURS",
-      description: "Never remove messages younger than this many hours (default: 0)",
+      description: `Never remove messages younger than this many hours, 0 to ${MAX_KEEP_RECENT_HOURS} (default: 0)`,
     },
     "dry-run": { type: "boolean", description: "Print what would be removed and remove nothing" },
     sweep: { type: "boolean", description: "Read the second argument as a mailboxes directory and trim every mailbox in it" },
