@@ -104,6 +104,16 @@ async function removeFile(path: string): Promise<"removed" | "vanished" | unknow
   }
 }
 
+/** Returns what a path is without following a symlink: "file", "missing" or "other". */
+async function fileKind(path: string): Promise<"file" | "missing" | "other"> {
+  try {
+    return (await fsp.lstat(toFsPath(path))).isFile() ? "file" : "other";
+  } catch (error) {
+    const code = errorCode(error);
+    return code === "ENOENT" || code === "ENOTDIR" ? "missing" : "other";
+  }
+}
+
 /** Max number of unlink calls in flight: unlink waits on the disk, so several at once finish sooner. */
 const UNLINK_CONCURRENCY = 32;
 
@@ -232,7 +242,15 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     // missing, it recounts the mailbox from the message files.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) {
-      const outcome = await removeFile(`${mailboxPath}/${relative}`);
+      const path = `${mailboxPath}/${relative}`;
+      const kind = await fileKind(path);
+      if (kind === "missing") continue;
+      if (kind !== "file") {
+        logger.warn(`${label}: not removing ${displayPath(relative)}: not a regular file`);
+        continue;
+      }
+
+      const outcome = await removeFile(path);
       if (outcome === "removed" || outcome === "vanished") continue;
       result.errors++;
       logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);

@@ -380,6 +380,30 @@ describe("quota-expire symlinks", () => {
     expect(resultFields(result.stderr).usage_before).toBe(String(MIB));
   });
 
+  test("symlinked maildirsize and index cache survive", () => {
+    const dir = makeTempDir();
+    const outside = join(dir, "outside");
+    mkdirSync(outside);
+    writeFileSync(join(outside, "maildirsize"), "outside");
+    writeFileSync(join(outside, "dovecot.index.cache"), "outside");
+    const { mailbox, paths } = makeMailbox(join(dir, "mail"), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
+    ]);
+    rmSync(join(mailbox, "maildirsize"));
+    rmSync(join(mailbox, "dovecot.index.cache"));
+    symlinkSync(join(outside, "maildirsize"), join(mailbox, "maildirsize"));
+    symlinkSync(join(outside, "dovecot.index.cache"), join(mailbox, "dovecot.index.cache"));
+
+    const result = runBinary(["quota-expire", "0", mailbox]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(lstatSync(join(mailbox, "maildirsize")).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(mailbox, "dovecot.index.cache")).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(outside, "maildirsize"))).toBe(true);
+    expect(existsSync(join(outside, "dovecot.index.cache"))).toBe(true);
+    expect(result.stderr).toContain(`warning: ${mailbox}: not removing maildirsize: not a regular file\n`);
+  });
+
   test("symlinked cur directory is not followed", () => {
     const dir = makeTempDir();
     const outsideCur = join(dir, "outside-cur");
