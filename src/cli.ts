@@ -5,6 +5,7 @@ import { type Program, runProgram, type Subcommand } from "./cli-runner.ts";
 import { expireInactiveCommand } from "./commands/expire-inactive.ts";
 import { fsreportCommand } from "./commands/fsreport.ts";
 import { quotaExpireCommand } from "./commands/quota-expire.ts";
+import { exactArguments } from "./raw-path.ts";
 import { VERSION, VERSION_LINE } from "./version.ts";
 
 export const program: Program = {
@@ -24,5 +25,5 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
 });
 
-const exitCode = await runProgram(program, process.argv.slice(2));
+const exitCode = await runProgram(program, exactArguments(process.argv.slice(2)));
 process.exitCode = exitCode;

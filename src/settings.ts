@@ -11,9 +11,10 @@
  */
 
 import { readFileSync } from "node:fs";
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml, TomlError } from "smol-toml";
 
 import { CliError, describeError, errorCode } from "./errors.ts";
+import { displayPath, rawFromUser, toFsPath } from "./raw-path.ts";
 
 export const DEFAULT_SETTINGS_FILE = "/etc/chatmail-maildir.toml";
 
@@ -44,26 +45,29 @@ export function loadSettings(
   explicitPath: string | undefined,
 ): Record<string, SettingValue> {
   const path = explicitPath ?? DEFAULT_SETTINGS_FILE;
+  const shown = displayPath(rawFromUser(path));
 
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(toFsPath(rawFromUser(path)), "utf8");
   } catch (error) {
     if (explicitPath === undefined && errorCode(error) === "ENOENT") return {};
-    throw new CliError(`cannot read settings file ${path}: ${describeError(error)}`);
+    throw new CliError(`cannot read settings file ${shown}: ${describeError(error)}`);
   }
 
   let document: Record<string, unknown>;
   try {
     document = parseToml(text) as Record<string, unknown>;
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new CliError(`${path}: invalid TOML: ${message}`);
+    // smol-toml's message has a code excerpt after its first line; the line number is enough.
+    const message = error instanceof Error ? error.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "") : String(error);
+    const line = error instanceof TomlError ? `:${error.line}` : "";
+    throw new CliError(`${shown}${line}: invalid TOML: ${message}`);
   }
 
   for (const [key, value] of Object.entries(document)) {
     if (!TABLES.has(key) || typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new CliError(`${path}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
+      throw new CliError(`${shown}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
     }
   }
 
@@ -73,12 +77,12 @@ export function loadSettings(
     const expected = schema[key];
     if (expected === undefined) {
       const known = Object.keys(schema).join(", ") || "none";
-      throw new CliError(`${path}: unknown key ${command}.${key} (known keys: ${known})`);
+      throw new CliError(`${shown}: unknown key ${command}.${key} (known keys: ${known})`);
     }
 
     const actual = typeOf(value);
     const fits = actual === expected || (expected === "number" && actual === "integer");
-    if (!fits) throw new CliError(`${path}: ${command}.${key} must be of type ${expected}, not ${actual}`);
+    if (!fits) throw new CliError(`${shown}: ${command}.${key} must be of type ${expected}, not ${actual}`);
 
     settings[key] = typeof value === "bigint" ? Number(value) : (value as SettingValue);
   }
