@@ -24,7 +24,7 @@ export const SECONDS_PER_DAY = 86_400;
 /** Max number of mailboxes statted at once during the scan. */
 const SCAN_CONCURRENCY = 32;
 
-/** What the scan decided for one mailbox. */
+/** The scan's verdict on one mailbox. */
 export type MailboxVerdict =
   /** Last login strictly older than the cutoff: to be removed. */
   | "inactive"
@@ -165,7 +165,8 @@ export async function listLeftovers(mailboxesDir: string): Promise<string[]> {
   for (const entry of entries) {
     if (entry.name.startsWith(REMOVAL_PREFIX) && entry.isDirectory()) names.push(entry.name);
   }
-  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Byte order, like listMailboxes().
+  names.sort();
   return names;
 }
 

@@ -26,13 +26,20 @@ export interface Progress {
 
 const NO_PROGRESS: Progress = { update() {}, clear() {}, finish() {} };
 
-/** Creates a progress line on `stream`, or one that draws nothing when the stream is no terminal or `enabled` is false. */
-export function createProgress(enabled: boolean, stream: ProgressStream = process.stderr): Progress {
+/**
+ * Creates a progress line on `stream`, or one that draws nothing when the stream is no terminal
+ * or `enabled` is false. `clock` returns milliseconds.
+ */
+export function createProgress(
+  enabled: boolean,
+  stream: ProgressStream = process.stderr,
+  clock: () => number = () => performance.now(),
+): Progress {
   if (!enabled || !stream.isTTY) return NO_PROGRESS;
 
   let drawn = false;
   // A run shorter than one interval draws nothing at all.
-  let lastDraw = performance.now();
+  let lastDraw = clock();
   let finished = false;
 
   const clear = () => {
@@ -43,7 +50,7 @@ export function createProgress(enabled: boolean, stream: ProgressStream = proces
 
   return {
     update(text) {
-      const now = performance.now();
+      const now = clock();
       if (finished || now - lastDraw < REDRAW_INTERVAL_MS) return;
       lastDraw = now;
       stream.write(`\r\x1b[K${text}`);

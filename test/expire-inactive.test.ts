@@ -7,7 +7,7 @@ import { BINARY, makeMaildir, makeTempDir, messageName, nowSeconds, runBinary, t
 
 const DAY = 86_400;
 const RUNNING_AS_ROOT = process.getuid?.() === 0;
-/** nobody on Debian: permission tests run the binary as this user when the tests run as root. */
+/** The user `nobody` on Debian. Permission tests run the binary as this user when the tests run as root. */
 const UNPRIVILEGED_ID = 65534;
 const SUMMARY = /^(Removed|Would remove) (\d+) out of (\d+) mailboxes in \d+\.\d\d seconds\n$/;
 
@@ -29,7 +29,7 @@ function makeRelay(): Relay {
 
 /**
  * Runs the binary as a user that file permissions apply to. Root ignores them, so under root
- * (as in CI) the relay tree is handed to nobody and the binary runs as nobody via setpriv.
+ * (as in CI) the relay tree is handed to the user `nobody` and the binary runs as that user via setpriv.
  */
 function runUnprivileged(relay: Relay, args: string[]): RunResult {
   if (!RUNNING_AS_ROOT) return runBinary(args);

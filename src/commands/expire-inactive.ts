@@ -272,7 +272,8 @@ export const expireInactiveCommand = defineCommand({
     const stoppedByGuard = guard.trips && !run.force;
     if (stoppedByGuard) {
       for (const entry of selected) entry.status = "stopped-by-guard";
-      log.error(run.remove ? `removed nothing: ${guardMessage(guard, run.maxFraction)}` : `a --remove run would remove nothing: ${guardMessage(guard, run.maxFraction)}`);
+      const consequence = run.remove ? "removed nothing" : "a --remove run would remove nothing";
+      log.error(`${consequence}: ${guardMessage(guard, run.maxFraction)}`);
     } else if (run.remove) {
       failures += await removeSelected(mailboxesDir, selected, cutoff, log, progress);
     } else {
