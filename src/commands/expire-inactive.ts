@@ -28,6 +28,13 @@ const COMMAND = "expire-inactive";
 const DEFAULT_MAX_FRACTION = 0.5;
 
 /**
+ * Mailboxes deleted at once, so that disk latency overlaps. Measured with 3205 mailboxes of a
+ * scripts/make-relay-tree.ts tree on a 2-core VM with ext4: 5.8 s with four in flight against
+ * 6.4 s one at a time. Disk writeback noise on that VM was larger than this difference.
+ */
+const REMOVAL_CONCURRENCY = 4;
+
+/**
  * Options a settings file may set. `--days`, `--remove` and `--force` are left out on purpose:
  * each is a decision for one run, and a file that set one would silently change every run.
  */
@@ -122,7 +129,10 @@ async function finishLeftovers(mailboxesDir: string, log: Logger): Promise<{ fin
   return { finished, failed };
 }
 
-/** Removes the selected mailboxes one by one and logs each outcome. Returns the number of failures. */
+/**
+ * Removes the selected mailboxes, a few at a time, and logs each outcome as it happens (so not
+ * always in name order). Returns the number of failures.
+ */
 async function removeSelected(
   mailboxesDir: string,
   selected: SelectedMailbox[],
@@ -131,11 +141,15 @@ async function removeSelected(
   progress: Progress,
 ): Promise<number> {
   let failures = 0;
-  for (const [index, entry] of selected.entries()) {
+  let next = 0;
+  let done = 0;
+
+  const removeOne = async (entry: SelectedMailbox) => {
     const { mailbox } = entry;
     const address = displayPath(mailbox.name);
     const outcome = await removeMailbox(mailboxesDir, mailbox, cutoff);
-    progress.update(`${COMMAND}: removed ${index + 1}/${selected.length} mailboxes`);
+    done++;
+    progress.update(`${COMMAND}: removed ${done}/${selected.length} mailboxes`);
 
     switch (outcome.status) {
       case "removed":
@@ -170,7 +184,12 @@ async function removeSelected(
         }
         break;
     }
-  }
+  };
+
+  const worker = async () => {
+    while (next < selected.length) await removeOne(selected[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(REMOVAL_CONCURRENCY, selected.length) }, worker));
   return failures;
 }
 
