@@ -1,13 +1,16 @@
 /**
- * A progress line on stderr for long runs, such as "expire-inactive: scanned 1200/5000 mailboxes".
- *
- * It is drawn only when stderr is a terminal: under systemd or in a pipe, carriage returns and
- * repaints would only clutter the journal. The line is redrawn at most a few times a second and
- * erased before any log line, so log lines never mix with it.
+ * A progress line on stderr for interactive runs. It is drawn only when stderr is a terminal,
+ * so timers and Dovecot's script service, which capture stderr, never get it in their logs.
  */
 
-/** Minimum time between two redraws, in milliseconds. */
-const REDRAW_INTERVAL_MS = 200;
+export interface Progress {
+  /** Shows `done` of `total` items; redraws at most five times a second. */
+  update(done: number, total: number): void;
+  /** Erases the line if it is drawn, so that a log line can follow; the next update redraws it. */
+  clear(): void;
+  /** Clears the line. */
+  finish(): void;
+}
 
 /** The part of a stream the progress line needs; process.stderr fits. */
 export interface ProgressStream {
@@ -15,51 +18,39 @@ export interface ProgressStream {
   write(text: string): unknown;
 }
 
-export interface Progress {
-  /** Sets the text of the line; it is drawn when the last redraw is long enough ago. */
-  update(text: string): void;
-  /** Erases the line if it is drawn; the next update draws it again. */
-  clear(): void;
-  /** Erases the line for good. */
-  finish(): void;
-}
+const REDRAW_INTERVAL_MS = 200;
 
-const NO_PROGRESS: Progress = { update() {}, clear() {}, finish() {} };
+/** A progress line that draws nothing, for runs with -q. */
+export const NO_PROGRESS: Progress = { update() {}, clear() {}, finish() {} };
 
 /**
- * Creates a progress line on `stream`, or one that draws nothing when the stream is no terminal
- * or `enabled` is false. `clock` returns milliseconds.
+ * Creates a progress line such as "fsreport: 120/3000 mailboxes"; a no-op unless `stream` is a
+ * terminal. `clock` returns milliseconds.
  */
 export function createProgress(
-  enabled: boolean,
+  label: string,
+  unit: string,
   stream: ProgressStream = process.stderr,
-  clock: () => number = () => performance.now(),
+  clock: () => number = Date.now,
 ): Progress {
-  if (!enabled || !stream.isTTY) return NO_PROGRESS;
+  if (!stream.isTTY) return NO_PROGRESS;
 
+  let lastDraw = 0;
   let drawn = false;
-  // A run shorter than one interval draws nothing at all.
-  let lastDraw = clock();
-  let finished = false;
-
   const clear = () => {
-    if (!drawn) return;
-    stream.write("\r\x1b[K");
+    if (drawn) stream.write("\r\x1b[K");
     drawn = false;
   };
 
   return {
-    update(text) {
+    update(done, total) {
       const now = clock();
-      if (finished || now - lastDraw < REDRAW_INTERVAL_MS) return;
+      if (now - lastDraw < REDRAW_INTERVAL_MS && done < total) return;
       lastDraw = now;
-      stream.write(`\r\x1b[K${text}`);
       drawn = true;
+      stream.write(`\r\x1b[K${label}: ${done}/${total} ${unit}`);
     },
     clear,
-    finish() {
-      clear();
-      finished = true;
-    },
+    finish: clear,
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { removeMailbox, scanMailbox } from "../src/inactive-mailboxes.ts";
@@ -36,10 +36,24 @@ function runUnprivileged(relay: Relay, args: string[]): RunResult {
 
   chownTree(relay.root, UNPRIVILEGED_ID);
   const result = Bun.spawnSync(
-    ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", BINARY, ...args],
+    ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", unprivilegedBinary(), ...args],
     { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdout: "pipe", stderr: "pipe" },
   );
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+let binaryCopy: string | undefined;
+
+/** Copies the binary where `nobody` can run it: the clone may sit below /root, which is mode 0700. */
+function unprivilegedBinary(): string {
+  if (binaryCopy === undefined) {
+    const dir = makeTempDir();
+    chmodSync(dir, 0o755);
+    binaryCopy = join(dir, "chatmail-maildir");
+    copyFileSync(BINARY, binaryCopy);
+    chmodSync(binaryCopy, 0o755);
+  }
+  return binaryCopy;
 }
 
 function chownTree(path: string, id: number): void {

@@ -15,47 +15,44 @@ function fakeStream(isTTY: boolean): { isTTY: boolean; written: string[]; write(
 describe("createProgress", () => {
   test("draws nothing when the stream is no terminal", () => {
     const stream = fakeStream(false);
-    let now = 0;
-    const progress = createProgress(true, stream, () => now);
-    now = 10_000;
-    progress.update("scanned 1/2");
+    const progress = createProgress("scan", "mailboxes", stream, () => 10_000);
+    progress.update(1, 2);
     progress.clear();
     progress.finish();
     expect(stream.written).toEqual([]);
   });
 
-  test("draws nothing when disabled", () => {
-    const stream = fakeStream(true);
-    let now = 0;
-    const progress = createProgress(false, stream, () => now);
-    now = 10_000;
-    progress.update("scanned 1/2");
-    expect(stream.written).toEqual([]);
-  });
-
-  test("redraws at most every 200 ms and erases before finishing", () => {
+  test("redraws at most every 200 ms and always at the end", () => {
     const stream = fakeStream(true);
     let now = 1000;
-    const progress = createProgress(true, stream, () => now);
+    const progress = createProgress("scan", "mailboxes", stream, () => now);
 
-    progress.update("scanned 1/9");
+    progress.update(1, 9);
+    now = 1100;
+    progress.update(2, 9);
+    expect(stream.written).toEqual(["\r\x1b[Kscan: 1/9 mailboxes"]);
+
+    now = 1150;
+    progress.update(9, 9);
+    expect(stream.written).toEqual(["\r\x1b[Kscan: 1/9 mailboxes", "\r\x1b[Kscan: 9/9 mailboxes"]);
+  });
+
+  test("clear erases a drawn line once", () => {
+    const stream = fakeStream(true);
+    let now = 1000;
+    const progress = createProgress("scan", "mailboxes", stream, () => now);
+
+    progress.clear();
     expect(stream.written).toEqual([]);
 
-    now = 1200;
-    progress.update("scanned 2/9");
+    progress.update(1, 9);
+    progress.clear();
+    progress.clear();
+    expect(stream.written).toEqual(["\r\x1b[Kscan: 1/9 mailboxes", "\r\x1b[K"]);
+
     now = 1300;
-    progress.update("scanned 3/9");
-    expect(stream.written).toEqual(["\r\x1b[Kscanned 2/9"]);
-
-    progress.clear();
-    progress.clear();
-    expect(stream.written).toEqual(["\r\x1b[Kscanned 2/9", "\r\x1b[K"]);
-
-    now = 1400;
-    progress.update("scanned 4/9");
+    progress.update(2, 9);
     progress.finish();
-    now = 5000;
-    progress.update("scanned 9/9");
-    expect(stream.written).toEqual(["\r\x1b[Kscanned 2/9", "\r\x1b[K", "\r\x1b[Kscanned 4/9", "\r\x1b[K"]);
+    expect(stream.written).toEqual(["\r\x1b[Kscan: 1/9 mailboxes", "\r\x1b[K", "\r\x1b[Kscan: 2/9 mailboxes", "\r\x1b[K"]);
   });
 });

@@ -18,7 +18,7 @@ import {
 import type { Logger } from "../log.ts";
 import { listMailboxes } from "../maildir.ts";
 import { parseDecimal, parseWholeNumber } from "../numbers.ts";
-import { createProgress, type Progress } from "../progress.ts";
+import { createProgress, NO_PROGRESS, type Progress } from "../progress.ts";
 import { displayPath, rawFromUser } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
 import { commonArgs, resolveOptions } from "./common.ts";
@@ -71,24 +71,27 @@ function describeLogin(mailbox: ScannedMailbox): string {
   return mailbox.lastLogin === null ? "empty, no password file" : `last login ${formatDate(mailbox.lastLogin)}`;
 }
 
-/** Wraps a logger so that each message first erases the progress line. */
-function loggerAbove(logger: Logger, progress: Progress): Logger {
+/** Wraps a logger so that each message first erases the progress lines. */
+function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
+  const clear = () => {
+    for (const progress of progressLines) progress.clear();
+  };
   return {
     verbosity: logger.verbosity,
     detail: (message) => {
-      progress.clear();
+      clear();
       logger.detail(message);
     },
     info: (message) => {
-      progress.clear();
+      clear();
       logger.info(message);
     },
     warn: (message) => {
-      progress.clear();
+      clear();
       logger.warn(message);
     },
     error: (message) => {
-      progress.clear();
+      clear();
       logger.error(message);
     },
   };
@@ -149,7 +152,7 @@ async function removeSelected(
     const address = displayPath(mailbox.name);
     const outcome = await removeMailbox(mailboxesDir, mailbox, cutoff);
     done++;
-    progress.update(`${COMMAND}: removed ${done}/${selected.length} mailboxes`);
+    progress.update(done, selected.length);
 
     switch (outcome.status) {
       case "removed":
@@ -240,8 +243,10 @@ export const expireInactiveCommand = defineCommand({
     }
     if (run.maxnum !== undefined) names = names.slice(0, run.maxnum);
 
-    const progress = createProgress(logger.verbosity !== "quiet");
-    const log = loggerAbove(logger, progress);
+    const quiet = logger.verbosity === "quiet";
+    const scanProgress = quiet ? NO_PROGRESS : createProgress(`${COMMAND}: scanned`, "mailboxes");
+    const removalProgress = quiet ? NO_PROGRESS : createProgress(`${COMMAND}: removed`, "mailboxes");
+    const log = loggerAbove(logger, [scanProgress, removalProgress]);
     let failures = 0;
 
     // Leftovers go first: they are no longer mailboxes, and a leftover with the same address
@@ -255,10 +260,9 @@ export const expireInactiveCommand = defineCommand({
 
     // A mailbox that vanished since the listing was not examined.
     const scanned = (
-      await scanMailboxes(mailboxesDir, names, cutoff, (done) =>
-        progress.update(`${COMMAND}: scanned ${done}/${names.length} mailboxes`),
-      )
+      await scanMailboxes(mailboxesDir, names, cutoff, (done) => scanProgress.update(done, names.length))
     ).filter((mailbox) => mailbox.verdict !== "vanished");
+    scanProgress.finish();
 
     const selected: SelectedMailbox[] = [];
     const keptWithoutPassword: string[] = [];
@@ -294,11 +298,11 @@ export const expireInactiveCommand = defineCommand({
       const consequence = run.remove ? "removed nothing" : "a --remove run would remove nothing";
       log.error(`${consequence}: ${guardMessage(guard, run.maxFraction)}`);
     } else if (run.remove) {
-      failures += await removeSelected(mailboxesDir, selected, cutoff, log, progress);
+      failures += await removeSelected(mailboxesDir, selected, cutoff, log, removalProgress);
+      removalProgress.finish();
     } else {
       for (const { mailbox } of selected) log.detail(`would remove ${displayPath(mailbox.name)} (${describeLogin(mailbox)})`);
     }
-    progress.finish();
 
     const seconds = (performance.now() - started) / 1000;
     const removed = selected.filter((entry) => entry.status === "removed").length;
