@@ -516,6 +516,26 @@ describe("expire-inactive", () => {
     expect(typeof report.seconds).toBe("number");
   });
 
+  test("progress line on a terminal", () => {
+    const relay = makeRelay();
+    for (let i = 0; i < 3; i++) makeMailbox(relay, `a${i}@example.org`, daysAgo(1));
+
+    // script(1) runs the binary on a pseudo-terminal and copies what it prints to stdout.
+    const onTerminal = (options: string) =>
+      Bun.spawnSync(["script", "-qec", `${BINARY} expire-inactive ${relay.ini} ${options}`, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+      }).stdout.toString();
+
+    const shown = onTerminal("-v");
+    expect(shown).toContain("\r\x1b[Kexpire-inactive: 3/3 mailboxes scanned\r\x1b[K");
+    expect(shown).toMatch(/Would remove 0 out of 3 mailboxes in \d+\.\d\d seconds/);
+
+    const quiet = onTerminal("-q");
+    expect(quiet).not.toContain("\x1b[K");
+    expect(quiet).toMatch(/Would remove 0 out of 3 mailboxes/);
+  });
+
   test("no progress line when stderr is no terminal", () => {
     const relay = makeRelay();
     for (let i = 0; i < 300; i++) makeMailbox(relay, `a${i}@example.org`, daysAgo(1));

@@ -244,8 +244,8 @@ export const expireInactiveCommand = defineCommand({
     if (run.maxnum !== undefined) names = names.slice(0, run.maxnum);
 
     const quiet = logger.verbosity === "quiet";
-    const scanProgress = quiet ? NO_PROGRESS : createProgress(`${COMMAND}: scanned`, "mailboxes");
-    const removalProgress = quiet ? NO_PROGRESS : createProgress(`${COMMAND}: removed`, "mailboxes");
+    const scanProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes scanned");
+    const removalProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes removed");
     const log = loggerAbove(logger, [scanProgress, removalProgress]);
     let failures = 0;
 
