@@ -196,6 +196,46 @@ async function removeSelected(
   return failures;
 }
 
+/**
+ * Sorts the scan results into the mailboxes to remove and those kept for a reason worth
+ * reporting, and logs the latter.
+ */
+function sortScanned(
+  scanned: readonly ScannedMailbox[],
+  log: Logger,
+): { selected: SelectedMailbox[]; keptWithoutPassword: string[]; unknownLogins: number; errors: number } {
+  const selected: SelectedMailbox[] = [];
+  const keptWithoutPassword: string[] = [];
+  let unknownLogins = 0;
+  let errors = 0;
+
+  for (const mailbox of scanned) {
+    const address = displayPath(mailbox.name);
+    switch (mailbox.verdict) {
+      case "inactive":
+      case "empty":
+        selected.push({ mailbox, status: "would-remove" });
+        break;
+      case "no-password":
+        keptWithoutPassword.push(address);
+        log.detail(`kept ${address}: no password file, but the directory is not empty`);
+        break;
+      case "unknown-login":
+        unknownLogins++;
+        break;
+      case "error":
+        errors++;
+        log.error(`cannot examine mailbox ${address}: ${describeError(mailbox.error)}`);
+        break;
+      case "active":
+      case "vanished":
+        break;
+    }
+  }
+
+  return { selected, keptWithoutPassword, unknownLogins, errors };
+}
+
 function guardMessage(guard: GuardCheck, maxFraction: number): string {
   const percent = Math.round(guard.fraction * 100);
   return (
@@ -264,32 +304,8 @@ export const expireInactiveCommand = defineCommand({
     ).filter((mailbox) => mailbox.verdict !== "vanished");
     scanProgress.finish();
 
-    const selected: SelectedMailbox[] = [];
-    const keptWithoutPassword: string[] = [];
-    let unknownLogins = 0;
-    for (const mailbox of scanned) {
-      const address = displayPath(mailbox.name);
-      switch (mailbox.verdict) {
-        case "inactive":
-        case "empty":
-          selected.push({ mailbox, status: run.remove ? "removed" : "would-remove" });
-          break;
-        case "no-password":
-          keptWithoutPassword.push(address);
-          log.detail(`kept ${address}: no password file, but the directory is not empty`);
-          break;
-        case "unknown-login":
-          unknownLogins++;
-          break;
-        case "error":
-          failures++;
-          log.error(`cannot examine mailbox ${address}: ${describeError(mailbox.error)}`);
-          break;
-        case "active":
-        case "vanished":
-          break;
-      }
-    }
+    const { selected, keptWithoutPassword, unknownLogins, errors } = sortScanned(scanned, log);
+    failures += errors;
 
     const guard = checkGuard(scanned, run.maxFraction);
     const stoppedByGuard = guard.trips && !run.force;
