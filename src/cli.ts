@@ -20,10 +20,15 @@ export const program: Program = {
   },
 };
 
-// A reader that goes away early (`… | head -1`) is no failure of this tool: stop writing quietly.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-});
+// A reader that goes away early (`… | head -1`) is no failure of this tool, and it must not stop
+// a run halfway, between removing messages and removing maildirsize, say. Lines written after
+// that are dropped, and the run finishes with its own exit code.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") return;
+    throw error;
+  });
+}
 
 const exitCode = await runProgram(program, exactArguments(process.argv.slice(2)));
 process.exitCode = exitCode;

@@ -109,3 +109,37 @@ export function treeOf(dir: string): string[] {
 export function openToEveryone(...paths: string[]): void {
   for (const path of paths) chmodSync(path, 0o755);
 }
+
+/**
+ * Runs the binary with stdout and stderr on a pipe whose reader is already gone, so every write
+ * fails with EPIPE, as with `… | head -1` once head has exited. Returns the exit code.
+ */
+export function runIntoClosedPipe(args: string[]): number | null {
+  const script = [
+    "import os, subprocess, sys",
+    "reader, writer = os.pipe()",
+    "os.close(reader)",
+    "result = subprocess.run(sys.argv[1:], stdout=writer, stderr=writer, timeout=60)",
+    "print(result.returncode)",
+  ].join("\n");
+  const result = Bun.spawnSync(["python3", "-c", script, BINARY, ...args], { stdout: "pipe", stderr: "pipe", timeout: 90_000 });
+  const text = result.stdout.toString().trim();
+  return text === "" ? null : Number(text);
+}
+
+/** Runs a shell command line as root or as `nobody`, returning its exit code and output. */
+export function runShell(commandLine: string, options: { asNobody?: boolean; env?: Record<string, string> } = {}): GuardedResult {
+  const prefix = options.asNobody ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--"] : [];
+  const result = Bun.spawnSync([...prefix, "bash", "-c", commandLine], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", BINARY, ...options.env },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 60_000,
+  });
+  return {
+    exitCode: result.exitCode,
+    stdout: result.stdout.toString(),
+    stderr: result.stderr.toString(),
+    timedOut: result.exitedDueToTimeout === true,
+  };
+}
