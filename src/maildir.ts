@@ -397,12 +397,27 @@ export async function* walkMailboxes(
 
     // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
     // last login unknown, as a missing one does. The other mailboxes are still walked.
+    let passwordError: unknown;
     const lastLogin = readLastLogin(path).catch((error: unknown) => {
-      options.onError?.(`${path}/password`, error);
+      passwordError = error;
       return null;
     });
-    const work = Promise.all([lastLogin, walkMailbox(path, options)]).then(
-      ([lastLogin, contents]) => ({ id, mailbox: { name, path, lastLogin, contents } }),
+
+    // An unreadable mailbox directory makes both the walk and the `password` lstat fail: it is
+    // reported once, as the directory.
+    let rootUnreadable = false;
+    const walkOptions: WalkOptions = {
+      ...options,
+      onError: (errorPath, error) => {
+        if (errorPath === path) rootUnreadable = true;
+        options.onError?.(errorPath, error);
+      },
+    };
+    const work = Promise.all([lastLogin, walkMailbox(path, walkOptions)]).then(
+      ([lastLogin, contents]) => {
+        if (passwordError !== undefined && !rootUnreadable) options.onError?.(`${path}/password`, passwordError);
+        return { id, mailbox: { name, path, lastLogin, contents } };
+      },
       (error: unknown) => {
         const code = errorCode(error);
         if (code === "ENOENT" || code === "ENOTDIR") return { id, mailbox: null };
