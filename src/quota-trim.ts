@@ -108,6 +108,54 @@ async function removeFiles(mailbox: MailboxDirectory, paths: string[]): Promise<
   return outcomes;
 }
 
+/** maildirsize files larger than this are not read: Dovecot itself rewrites the file beyond 5120 bytes. */
+const MAX_MAILDIRSIZE_BYTES = 1024 * 1024;
+
+/**
+ * Returns the usage in bytes that a maildirsize file records: the sum of the first field of
+ * every line after the limits line. Returns undefined for text that is not in that format.
+ */
+export function maildirsizeUsage(text: string): number | undefined {
+  const lines = text.split("\n");
+  let total = 0;
+  for (const line of lines.slice(1)) {
+    if (line.trim() === "") continue;
+    const match = /^\s*(-?\d{1,19})\s+(-?\d{1,19})\s*$/.exec(line);
+    if (match === null) return undefined;
+    total += Number(match[1]);
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+/**
+ * Removes maildirsize when it records more usage than the messages have. A run killed after its
+ * unlinks and before it removed maildirsize leaves it so, and Dovecot, which trusts the file,
+ * would go on refusing deliveries. A recorded usage below the walked one is left alone: a
+ * delivery in progress shows up that way, and Dovecot adds it to the file when it completes.
+ */
+async function removeStaleMaildirsize(mailbox: MailboxDirectory, usage: number, options: TrimOptions, result: TrimResult): Promise<void> {
+  const { logger, label } = options;
+  let recorded: number | undefined;
+  try {
+    const bytes = await mailbox.readRegularFile("maildirsize", MAX_MAILDIRSIZE_BYTES);
+    if (bytes === null) return;
+    recorded = maildirsizeUsage(bytes.toString("latin1"));
+  } catch (error) {
+    result.errors++;
+    logger.error(`${label}: cannot read maildirsize: ${describeError(error)}`);
+    return;
+  }
+  if (recorded === undefined || recorded <= usage) return;
+
+  const outcome = await mailbox.unlink("maildirsize");
+  if (outcome === "removed") {
+    logger.info(`${label}: removed stale maildirsize: it recorded ${recorded} bytes, the messages use ${usage} bytes`);
+  } else if (outcome !== "vanished") {
+    result.errors++;
+    logger.error(`${label}: cannot remove maildirsize: ${describeError(outcome.error)}`);
+  }
+}
+
 /**
  * Brings the quota usage of one mailbox to at most the target. Nothing changes when the usage is
  * already there. Throws the fs error when the mailbox cannot be opened (missing, not a directory).
@@ -147,7 +195,10 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
     keptRecent: 0,
     errors,
   };
-  if (usageBefore <= options.targetBytes) return result;
+  if (usageBefore <= options.targetBytes) {
+    if (!options.dryRun) await removeStaleMaildirsize(mailbox, usageBefore, options, result);
+    return result;
+  }
 
   const verb = options.dryRun ? "would remove" : "removed";
   const verbose = logger.verbosity === "verbose";
