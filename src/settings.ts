@@ -35,6 +35,11 @@ function typeOf(value: unknown): SettingType | "other" {
   return "other";
 }
 
+/** Returns the settings file's path for messages: the `--settings` value or the default file. */
+export function settingsFileName(explicitPath: string | undefined): string {
+  return displayPath(rawFromUser(explicitPath ?? DEFAULT_SETTINGS_FILE));
+}
+
 /**
  * Loads the table of one subcommand. `explicitPath` comes from `--settings`: then the file must
  * exist. Without it, the default file is read when present. Errors name the file and key.
@@ -45,7 +50,7 @@ export function loadSettings(
   explicitPath: string | undefined,
 ): Record<string, SettingValue> {
   const path = explicitPath ?? DEFAULT_SETTINGS_FILE;
-  const shown = displayPath(rawFromUser(path));
+  const shown = settingsFileName(explicitPath);
 
   let text: string;
   try {
