@@ -40,6 +40,7 @@ function parseDigits(text: string): number | undefined {
 /**
  * Parses `<time>.M<usec>P<pid>.<host>,S=<size>,W=<vsize>:2,<flags>`. Never throws: a name without
  * these fields, or with empty, non-numeric or absurd values, yields undefined for that field.
+ * Sizes follow the rules of quotaSizeFromName, so both always agree.
  */
 export function parseMessageName(name: string): MessageName {
   const infoAt = name.indexOf(":2,");
@@ -49,16 +50,7 @@ export function parseMessageName(name: string): MessageName {
   const dot = base.indexOf(".");
   const deliveryTime = dot > 0 ? parseDigits(base.slice(0, dot)) : undefined;
 
-  let size: number | undefined;
-  let virtualSize: number | undefined;
-  const parts = base.split(",");
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (part.startsWith("S=")) size = parseDigits(part.slice(2));
-    else if (part.startsWith("W=")) virtualSize = parseDigits(part.slice(2));
-  }
-
-  return { deliveryTime, size, virtualSize, flags };
+  return { deliveryTime, size: sizeField(name, ",S="), virtualSize: sizeField(name, ",W="), flags };
 }
 
 /**
@@ -66,23 +58,31 @@ export function parseMessageName(name: string): MessageName {
  * parseMessageName: it allocates nothing for names without `,S=`.
  */
 export function quotaSizeFromName(name: string): number | undefined {
-  const at = name.indexOf(",S=");
+  return sizeField(name, ",S=");
+}
+
+/**
+ * Reads the size field that starts with `marker` (",S=" or ",W="): its first occurrence before
+ * the info part, digits up to a `,`, a `:` or the end of the name, as Dovecot reads it.
+ */
+function sizeField(name: string, marker: string): number | undefined {
+  const at = name.indexOf(marker);
   if (at < 0) return undefined;
 
   // The flags after ":2," are not fields: "…:2,S=5" has no size.
   const infoAt = name.indexOf(":2,");
   if (infoAt >= 0 && infoAt < at) return undefined;
 
-  let end = at + 3;
+  let end = at + marker.length;
   while (end < name.length) {
     const code = name.charCodeAt(end);
     if (code < 48 || code > 57) break;
     end++;
   }
 
-  // S= must end at a field separator, the info part or the end of the name.
+  // The value must end at a field separator, the info part or the end of the name.
   if (end < name.length && name[end] !== "," && name[end] !== ":") return undefined;
-  return parseDigits(name.slice(at + 3, end));
+  return parseDigits(name.slice(at + marker.length, end));
 }
 
 // ---------------------------------------------------------------------------------------------
