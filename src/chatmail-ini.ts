@@ -7,7 +7,8 @@
  * - `key = value` (or `key: value`) at the start of a line sets a key; surrounding blanks are
  *   stripped and the value may be empty.
  * - An indented line continues the previous value, joined with a newline.
- * - A key outside any section, a repeated section or key, or any other line is a parse error.
+ * - A key outside any section, an empty section name, a repeated section or key, or any other
+ *   line is a parse error.
  */
 
 import { readFileSync } from "node:fs";
@@ -61,6 +62,7 @@ export function parseIni(text: string): IniSections {
       for (const char of COMMENT_CHARS) header = header.split(char)[0]!.trimEnd();
       if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${line.trim()}`);
       const name = header.slice(1, -1);
+      if (name === "") throw new IniParseError(lineNumber, "empty section name");
       if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${name}]`);
       section = new Map();
       sections.set(name, section);

@@ -49,6 +49,7 @@ describe("broken chatmail.ini", () => {
     ["days fractional", "[params]\nmail_domain = example.org\ndelete_inactive_users_after = 1.5\n", (ini) => `${ini}: invalid delete_inactive_users_after "1.5"`],
     ["days a word", "[params]\nmail_domain = example.org\ndelete_inactive_users_after = ninety\n", (ini) => `${ini}: invalid delete_inactive_users_after "ninety"`],
     ["duplicate key", "[params]\nmail_domain = a\nmail_domain = b\n", (ini) => `${ini}:3: duplicate key mail_domain`],
+    ["empty section name", "[]\nmail_domain = a\n", (ini) => `${ini}:1: empty section name`],
     ["unclosed section", "[params\nmail_domain = a\n", (ini) => `${ini}:1: invalid section header: [params`],
     ["stray line", "[params]\nmail_domain = a\njust words\n", (ini) => `${ini}:3: unexpected line: just words`],
     ["key before any section", "mail_domain = a\n[params]\n", (ini) => `${ini}:1: key mail_domain outside of any section`],
