@@ -11,10 +11,9 @@
  *   line is a parse error.
  */
 
-import { readFileSync } from "node:fs";
-
+import { readConfigFile } from "./config-file.ts";
 import { CliError, describeError } from "./errors.ts";
-import { decodeBytes, displayPath, rawFromUser, toFsPath } from "./raw-path.ts";
+import { decodeBytes, displayPath, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_CHATMAIL_INI = "/usr/local/lib/chatmaild/chatmail.ini";
 
@@ -136,7 +135,7 @@ export function readChatmailIni(path: string): ChatmailConfig {
   // bytes names the real directory.
   let text: string;
   try {
-    text = decodeBytes(readFileSync(toFsPath(rawFromUser(path))));
+    text = decodeBytes(readConfigFile(path));
   } catch (error) {
     throw new CliError(`cannot read chatmail.ini ${shown}: ${describeError(error)}`);
   }

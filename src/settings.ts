@@ -10,11 +10,11 @@
  * Options on the command line win over the file.
  */
 
-import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
 
+import { readConfigFile } from "./config-file.ts";
 import { CliError, describeError, errorCode } from "./errors.ts";
-import { displayPath, rawFromUser, toFsPath } from "./raw-path.ts";
+import { displayPath, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_SETTINGS_FILE = "/etc/chatmail-maildir.toml";
 
@@ -54,7 +54,7 @@ export function loadSettings(
 
   let text: string;
   try {
-    text = readFileSync(toFsPath(rawFromUser(path)), "utf8");
+    text = readConfigFile(path).toString("utf8");
   } catch (error) {
     if (explicitPath === undefined && errorCode(error) === "ENOENT") return {};
     throw new CliError(`cannot read settings file ${shown}: ${describeError(error)}`);

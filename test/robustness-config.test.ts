@@ -27,7 +27,8 @@ function makeRelay() {
 function expectIniRejected(root: string, ini: string, culprit: string, options: { asNobody?: boolean } = {}): void {
   const before = treeOf(root);
   for (const args of [["expire-inactive", "--remove", "--force", ini], ["fsreport", ini]]) {
-    const result = runGuarded(args, options);
+    const result = runGuarded(args, { ...options, timeoutMs: 20_000 });
+    expect(result.timedOut).toBe(false);
     expect(result.exitCode).toBe(1);
     expectOneErrorLine(result.stderr, culprit);
     expect(result.stdout).toBe("");
@@ -72,6 +73,15 @@ describe("broken chatmail.ini", () => {
     const { root } = makeRelay();
     mkdirSync(join(root, "dir.ini"));
     expectIniRejected(root, join(root, "dir.ini"), `cannot read chatmail.ini ${join(root, "dir.ini")}: is a directory`);
+  });
+
+  test("a FIFO is not opened for reading", () => {
+    const { root } = makeRelay();
+    const fifo = join(root, "fifo.ini");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+
+    // Reading a FIFO blocks until a writer comes: the hang guard of runGuarded turns that into a failure.
+    expectIniRejected(root, fifo, `cannot read chatmail.ini ${fifo}: not a regular file`);
   });
 
   test.skipIf(!IS_ROOT)("unreadable for an unprivileged user", () => {
@@ -165,6 +175,18 @@ describe("broken settings file", () => {
     expectOneErrorLine(missing.stderr, `cannot read settings file ${join(root, "none.toml")}: not found`);
     expect(directory.exitCode).toBe(1);
     expectOneErrorLine(directory.stderr, `cannot read settings file ${root}: is a directory`);
+  });
+
+  test("a FIFO is not opened for reading", () => {
+    const { root } = makeRelay();
+    const fifo = join(root, "settings.toml");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+
+    const result = runGuarded(["fsreport", "--settings", fifo, join(root, "none.ini")], { timeoutMs: 20_000 });
+
+    expect(result.timedOut).toBe(false);
+    expect(result.exitCode).toBe(1);
+    expectOneErrorLine(result.stderr, `cannot read settings file ${fifo}: not a regular file`);
   });
 
   test("command line wins over a bad value in the file", () => {
