@@ -130,43 +130,43 @@ export function parseMailboxSize(text: string): number | undefined {
 
 /** Reads chatmail.ini. Every problem is a CliError (exit 1) naming the file and, where it applies, the key. */
 export function readChatmailIni(path: string): ChatmailConfig {
-  const shown = displayPath(rawFromUser(path));
+  const displayedPath = displayPath(rawFromUser(path));
   // The path and the text keep bytes that are not valid UTF-8, so that a mailboxes_dir with such
   // bytes names the real directory.
   let text: string;
   try {
     text = decodeBytes(readConfigFile(path));
   } catch (error) {
-    throw new CliError(`cannot read chatmail.ini ${shown}: ${describeError(error)}`);
+    throw new CliError(`cannot read chatmail.ini ${displayedPath}: ${describeError(error)}`);
   }
 
   let sections: IniSections;
   try {
     sections = parseIni(text);
   } catch (error) {
-    if (error instanceof IniParseError) throw new CliError(`${shown}:${error.line}: ${error.message}`);
+    if (error instanceof IniParseError) throw new CliError(`${displayedPath}:${error.line}: ${error.message}`);
     throw error;
   }
 
   const params = sections.get("params");
-  if (params === undefined) throw new CliError(`${shown}: missing [params] section`);
+  if (params === undefined) throw new CliError(`${displayedPath}: missing [params] section`);
 
   const mailDomain = params.get("mail_domain") ?? "";
-  if (mailDomain === "") throw new CliError(`${shown}: missing mail_domain in [params]`);
+  if (mailDomain === "") throw new CliError(`${displayedPath}: missing mail_domain in [params]`);
 
   const mailboxesDir = params.get("mailboxes_dir") || `/home/vmail/mail/${mailDomain}`;
 
   const sizeText = params.get("max_mailbox_size") || "500M";
   const maxMailboxSize = parseMailboxSize(sizeText);
   if (maxMailboxSize === undefined) {
-    throw new CliError(`${shown}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
+    throw new CliError(`${displayedPath}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
   }
 
   const daysText = params.get("delete_inactive_users_after") || "90";
   const deleteInactiveUsersAfter = /^\d{1,6}$/.test(daysText) ? Number(daysText) : Number.NaN;
   if (!Number.isSafeInteger(deleteInactiveUsersAfter)) {
     throw new CliError(
-      `${shown}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
+      `${displayedPath}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
     );
   }
 

@@ -21,8 +21,8 @@ export const program: Program = {
 };
 
 // A reader that goes away early (`… | head -1`) is no failure of this tool, and it must not stop
-// a run halfway, between removing messages and removing maildirsize, say. Lines written after
-// that are dropped, and the run finishes with its own exit code.
+// a run halfway, for example between removing messages and removing maildirsize. Lines written
+// after that are dropped, and the run finishes with its own exit code.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") return;

@@ -63,7 +63,7 @@ export function quotaSizeFromName(name: string): number | undefined {
 
 /**
  * Reads the size field that starts with `marker` (",S=" or ",W="): its first occurrence before
- * the info part, digits up to a `,`, a `:` or the end of the name, as Dovecot reads it.
+ * the info part, digits up to a `,`, a `:` or the end of the name.
  */
 function sizeField(name: string, marker: string): number | undefined {
   const at = name.indexOf(marker);

@@ -16,8 +16,8 @@ const NON_ASCII = /[^\x00-\x7f]/;
 const ESCAPED_BYTE = /(?<![\ud800-\udbff])[\udc80-\udcff]/;
 
 /**
- * Converts a path given by the user into the raw form. The path is UTF-8 text, in which bytes
- * that were not valid UTF-8 are escaped as U+DC80 to U+DCFF (see decodeBytes); those become the
+ * Converts a path given by the user into the raw form. The path is UTF-8 text, except that
+ * decodeBytes() escaped each byte that was not valid UTF-8 as U+DC80 to U+DCFF. Those become the
  * bytes again.
  */
 export function rawFromUser(path: string): string {

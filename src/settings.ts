@@ -50,14 +50,14 @@ export function loadSettings(
   explicitPath: string | undefined,
 ): Record<string, SettingValue> {
   const path = explicitPath ?? DEFAULT_SETTINGS_FILE;
-  const shown = settingsFileName(explicitPath);
+  const displayedPath = settingsFileName(explicitPath);
 
   let text: string;
   try {
     text = readConfigFile(path).toString("utf8");
   } catch (error) {
     if (explicitPath === undefined && errorCode(error) === "ENOENT") return {};
-    throw new CliError(`cannot read settings file ${shown}: ${describeError(error)}`);
+    throw new CliError(`cannot read settings file ${displayedPath}: ${describeError(error)}`);
   }
 
   let document: Record<string, unknown>;
@@ -67,12 +67,12 @@ export function loadSettings(
     // smol-toml's message has a code excerpt after its first line; the line number is enough.
     const message = error instanceof Error ? error.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "") : String(error);
     const line = error instanceof TomlError ? `:${error.line}` : "";
-    throw new CliError(`${shown}${line}: invalid TOML: ${message}`);
+    throw new CliError(`${displayedPath}${line}: invalid TOML: ${message}`);
   }
 
   for (const [key, value] of Object.entries(document)) {
     if (!TABLES.has(key) || typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new CliError(`${shown}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
+      throw new CliError(`${displayedPath}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
     }
   }
 
@@ -82,12 +82,12 @@ export function loadSettings(
     const expected = schema[key];
     if (expected === undefined) {
       const known = Object.keys(schema).join(", ") || "none";
-      throw new CliError(`${shown}: unknown key ${command}.${key} (known keys: ${known})`);
+      throw new CliError(`${displayedPath}: unknown key ${command}.${key} (known keys: ${known})`);
     }
 
     const actual = typeOf(value);
     const fits = actual === expected || (expected === "number" && actual === "integer");
-    if (!fits) throw new CliError(`${shown}: ${command}.${key} must be of type ${expected}, not ${actual}`);
+    if (!fits) throw new CliError(`${displayedPath}: ${command}.${key} must be of type ${expected}, not ${actual}`);
 
     settings[key] = typeof value === "bigint" ? Number(value) : (value as SettingValue);
   }

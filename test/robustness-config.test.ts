@@ -10,7 +10,7 @@ import { expectOneErrorLine, IS_ROOT, runGuarded, treeOf } from "./robustness-he
 const DAY = 86_400;
 const OLD = nowSeconds() - 400 * DAY;
 
-/** A relay with two inactive mailboxes, so that any run that goes ahead with --remove removes them. */
+/** Creates a relay with two inactive mailboxes, so that any run that goes ahead with --remove removes them. */
 function makeRelay() {
   const root = makeTempDir();
   const mailboxes = join(root, "mail");

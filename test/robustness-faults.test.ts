@@ -10,7 +10,7 @@ import { expectNoCrash, expectOneErrorLine, IS_ROOT, NOBODY, runGuarded, runInto
 const DAY = 86_400;
 const OLD = nowSeconds() - 30 * DAY;
 
-/** A relay tree: `mailboxes` mailboxes with `messages` messages of S=1000 in cur/, password mtime `login`. */
+/** Creates `mailboxes` mailboxes with `messages` messages of S=1000 in cur/ each and password mtime `login`. */
 function makeRelay(mailboxes: number, messages: number, login = OLD) {
   const root = makeTempDir();
   const mailboxesDir = join(root, "mail");

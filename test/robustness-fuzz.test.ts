@@ -38,7 +38,7 @@ function isValidSize(value: number | undefined): boolean {
   return value === undefined || (Number.isSafeInteger(value) && value >= 0);
 }
 
-/** A Dovecot-like file name built from pieces of the real syntax, with random damage. */
+/** Builds a Dovecot-like file name from pieces of the real syntax, with random damage. */
 function randomMessageName(random: () => number): string {
   const pieces = [
     "1796412756", ".M701466P5618", ".vm", ",S=", ",W=", ":2,", "S", "FS", ",", ":", "=", ".", "-", " ", "\n",
@@ -112,7 +112,7 @@ describe("mailbox size parser", () => {
   });
 });
 
-/** One random INI line from the pieces iniconfig knows, some of them broken. */
+/** Builds one random INI line from the syntax iniconfig reads, some of them broken. */
 function randomIniLine(random: () => number): string {
   const keys = ["mail_domain", "mailboxes_dir", "max_mailbox_size", "delete_inactive_users_after", "x", "a b", ""];
   const values = ["example.org", "/home/vmail/mail/x", "500M", "2G", "90", "", "= =", "lots", "-3", "1.5", "\u00e9"];
@@ -154,7 +154,8 @@ describe("INI reader", () => {
         sections = parseIni(text);
       } catch (error) {
         if (!(error instanceof IniParseError)) throw error;
-        expect(Number.isInteger(error.line) && error.line >= 1).toBe(true);
+        expect(Number.isInteger(error.line)).toBe(true);
+        expect(error.line).toBeGreaterThanOrEqual(1);
         expect(error.message).not.toContain("\n");
         continue;
       }
@@ -190,7 +191,8 @@ describe("INI reader", () => {
       expect(config.mailDomain).not.toBe("");
       expect(config.mailboxesDir).not.toBe("");
       expect(isValidSize(config.maxMailboxSize)).toBe(true);
-      expect(Number.isSafeInteger(config.deleteInactiveUsersAfter) && config.deleteInactiveUsersAfter >= 0).toBe(true);
+      expect(Number.isSafeInteger(config.deleteInactiveUsersAfter)).toBe(true);
+      expect(config.deleteInactiveUsersAfter).toBeGreaterThanOrEqual(0);
     }
     expect(read).toBeGreaterThan(20);
   });

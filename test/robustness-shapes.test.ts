@@ -86,7 +86,7 @@ describe("mailbox shapes", () => {
 });
 
 describe("foreign entries in mailboxes_dir", () => {
-  /** One inactive mailbox among entries that are not mailboxes. */
+  /** Creates one inactive mailbox among entries that are not mailboxes. */
   function makeCrowdedRoot() {
     const { root, mailboxes, ini } = makeRoot();
     const mailbox = join(mailboxes, "user@example.org");

@@ -11,7 +11,7 @@ import { expectNoCrash, runGuarded, treeOf } from "./robustness-helpers.ts";
 const MIB = 1024 * 1024;
 const DAY = 86_400;
 
-/** A relay tree with one mailbox and an outside directory holding a file of every message name. */
+/** Creates one mailbox and an outside directory that contains a file of every message name. */
 function relayWithOutside(messages: number) {
   const root = makeTempDir();
   const mailboxes = join(root, "mail");
@@ -103,7 +103,8 @@ describe("directory replaced by a symlink after the walk", () => {
       symlinkSync(outside, join(mailbox, "cur"));
       const outcome = await directory.unlink(`cur/${names[0]}`);
       expect(outcome).not.toBe("removed");
-      expect(typeof outcome === "object" && outcome.error instanceof ReplacedDirectoryError).toBe(true);
+      expect(typeof outcome).toBe("object");
+      expect((outcome as { error: unknown }).error).toBeInstanceOf(ReplacedDirectoryError);
     } finally {
       await directory.close();
     }
