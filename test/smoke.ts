@@ -148,7 +148,7 @@ export function describeSmokeSuite(name: string, options: SmokeSuiteOptions): vo
       const command = runner.addName("chatmail-quota-expire");
       const result = runThrough(command, ["--help"]);
       expect(result.exitCode).toBe(0);
-      expect(result.stdout).toContain("chatmail-maildir quota-expire");
+      expect(result.stdout).toContain("USAGE chatmail-maildir quota-expire [OPTIONS]");
     });
 
     options.extraTests?.();
