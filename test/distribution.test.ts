@@ -207,7 +207,7 @@ describeWithReadelf("release binaries", () => {
       (library) => !existsSync(join(ARM64_SYSROOT, "lib", library)) && !existsSync(join(ARM64_SYSROOT, "lib", "aarch64-linux-gnu", library)),
     );
     expect(missing).toEqual([]);
-  });
+  }, 120_000);
 
   test("make dist writes matching SHA256SUMS", () => {
     const make = Bun.spawnSync(["make", "-s", "dist"], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
@@ -217,7 +217,7 @@ describeWithReadelf("release binaries", () => {
     const check = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], { cwd: join(REPO_ROOT, "dist"), stdout: "pipe", stderr: "pipe" });
     expect(check.stdout.toString()).toBe("chatmail-maildir-linux-x64: OK\nchatmail-maildir-linux-arm64: OK\n");
     expect(check.exitCode).toBe(0);
-  });
+   }, 120_000);
 });
 
 const hasSystemdAnalyze = findProgram("systemd-analyze") !== undefined;

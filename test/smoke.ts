@@ -6,7 +6,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 import { makeMaildir, messageName, nowSeconds, type RunResult, writeChatmailIni, writeFileAt } from "./helpers.ts";
@@ -39,6 +39,9 @@ export interface SmokeSuiteOptions {
 }
 
 const DAY = 86_400;
+
+/** Per test: under qemu-user one run of the binary takes seconds on a loaded 2-core machine. */
+const SMOKE_TEST_TIMEOUT_MS = 60_000;
 const IN_CI = Boolean(process.env.CI);
 
 /** Returns the full path of a program on PATH, or undefined. */
@@ -66,7 +69,7 @@ function fullMailboxMessages(now: number): string[] {
  * Writes the smoke tree into `hostDir`: chatmail.ini (whose mailboxes_dir is given as the binary
  * sees it) and three mailboxes under mail/example.org.
  */
-function writeSmokeTree(hostDir: string, runnerDir: string, now: number): void {
+export function writeSmokeTree(hostDir: string, runnerDir: string, now: number): void {
   writeChatmailIni(join(hostDir, "chatmail.ini"), {
     mail_domain: "example.org",
     mailboxes_dir: `${runnerDir}/mail/example.org`,
@@ -117,24 +120,24 @@ export function describeSmokeSuite(name: string, options: SmokeSuiteOptions): vo
       if (unavailable.length > 0) throw new Error(`${name}: ${unavailable.join(", ")}`);
       runner = options.setup();
       writeSmokeTree(runner.hostDir, runner.runnerDir, now);
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     afterAll(() => {
       options.teardown?.();
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     test("--version names the target", () => {
       const result = runThrough(runner.command, ["--version"]);
       expect(result.stderr).toBe("");
       expect(result.stdout).toMatch(new RegExp(`^chatmail-maildir \\S+ \\(commit \\S+, ${runner.target}\\)\\n$`));
       expect(result.exitCode).toBe(0);
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     test("--help lists the subcommands", () => {
       const result = runThrough(runner.command, ["--help"]);
       expect(result.exitCode).toBe(0);
       for (const subcommand of ["quota-expire", "expire-inactive", "fsreport"]) expect(result.stdout).toContain(subcommand);
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     test("unknown option exits 2", () => {
       const result = runThrough(runner.command, ["fsreport", "--no-such-option"]);
@@ -142,14 +145,41 @@ export function describeSmokeSuite(name: string, options: SmokeSuiteOptions): vo
         "error: chatmail-maildir fsreport: unknown option --no-such-option (see chatmail-maildir fsreport --help)\n",
       );
       expect(result.exitCode).toBe(2);
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
+
+    test("fsreport figures of the tree", () => {
+      const result = runThrough(runner.command, ["fsreport", `${runner.runnerDir}/chatmail.ini`, "--json"]);
+      expect(result.stderr).toBe("");
+      expect(result.exitCode).toBe(0);
+
+      const report = JSON.parse(result.stdout);
+      expect(report.mailboxesDir).toBe(`${runner.runnerDir}/mail/example.org`);
+      expect(report.mailboxes).toBe(3);
+      expect(report.storage).toMatchObject({ messageBytes: 1_225_000, messageCount: 7, extraBytes: 330, extraFileCount: 4 });
+      expect(report.quota).toEqual({ usageBytes: 1_640_000, maxMailboxSize: 2 * 1024 * 1024, mailboxesOverQuota: 0 });
+      expect(report.logins.all).toBe(3);
+      expect(report.logins.active.find((bucket: { days: number }) => bucket.days === 10).accounts).toBe(2);
+    }, SMOKE_TEST_TIMEOUT_MS);
+
+    test("fsreport writes the textfile", () => {
+      const result = runThrough(runner.command, ["fsreport", `${runner.runnerDir}/chatmail.ini`, "--textfile", `${runner.runnerDir}/`]);
+      expect(result.stderr).toBe("");
+      expect(result.stdout).toBe("");
+      expect(result.exitCode).toBe(0);
+
+      const metrics = readFileSync(join(runner.hostDir, "fsreport.prom"), "utf8").split("\n");
+      expect(metrics).toContain("chatmail_mailboxes 3");
+      expect(metrics).toContain("chatmail_quota_usage_bytes 1640000");
+      expect(metrics).toContain('chatmail_storage_bytes{kind="total"} 1225330');
+      expect(metrics).toContain("chatmail_fsreport_unreadable_directories 0");
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     test("chatmail-quota-expire name runs quota-expire", () => {
       const command = runner.addName("chatmail-quota-expire");
       const result = runThrough(command, ["--help"]);
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toContain("USAGE chatmail-maildir quota-expire [OPTIONS]");
-    });
+    }, SMOKE_TEST_TIMEOUT_MS);
 
     options.extraTests?.();
   });
