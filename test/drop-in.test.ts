@@ -8,7 +8,8 @@ import { copyFileSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 import { dropInSubcommand } from "../src/drop-in.ts";
-import { BINARY, makeTempDir, type RunResult } from "./helpers.ts";
+import { BINARY, makeTempDir, nowSeconds, type RunResult } from "./helpers.ts";
+import { writeSmokeTree } from "./smoke.ts";
 
 /** Runs `command` with `args`, with `binDir` first on PATH. */
 function run(command: string, args: string[], binDir: string): RunResult {
@@ -67,6 +68,25 @@ describe("drop-in names of the compiled binary", () => {
     const result = run("chatmail-fsreport", ["--help"], binDir);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain("USAGE chatmail-maildir fsreport [OPTIONS]");
+  });
+
+  test("chatmail-fsreport takes chatmaild's options", () => {
+    // chatmaild's fsreport: [CHATMAIL_INI] --days N --min-login-age DAYS --mdir cur|new|tmp --maxnum N.
+    const binDir = installAs("chatmail-fsreport", "symlink");
+    const tree = makeTempDir("chatmail-drop-in-tree-");
+    writeSmokeTree(tree, tree, nowSeconds());
+    const args = [join(tree, "chatmail.ini"), "--days", "0", "--min-login-age", "0", "--mdir", "cur", "--maxnum", "2", "--json"];
+
+    const result = run(join(binDir, "chatmail-fsreport"), args, binDir);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+
+    // --maxnum 2 takes active@ and full@ (name order); --mdir cur leaves out active@'s new/
+    // message. Size classes sum disk sizes: 3 000 + 4 × 300 000 bytes.
+    const report = JSON.parse(result.stdout);
+    expect(report.mailboxes).toBe(2);
+    expect(report.mdir).toBe("cur");
+    expect(report.sizeClasses[0]).toMatchObject({ minSize: 0, bytes: 1_203_000, count: 5 });
   });
 
   test("--version works under a drop-in name", () => {
