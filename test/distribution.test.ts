@@ -1,7 +1,8 @@
 /**
- * Proof that the release binaries run where relays run: natively, the arm64 binary under
- * qemu-user with Debian's arm64 glibc, the x64 binary on an older CPU model (Nehalem, no AVX),
- * and the x64 binary in a chroot that holds nothing but the binary and the libraries ldd lists.
+ * Proof that the release binaries run where relays run. The smoke suite runs natively, then the
+ * arm64 binary under qemu-user with Debian's arm64 glibc, the x64 binary on an older CPU model
+ * (Nehalem, no AVX), and the x64 binary in a chroot that holds nothing but the binary and the
+ * libraries ldd lists.
  * Also the release files themselves: glibc symbol versions and SHA256SUMS.
  *
  * Locally a missing qemu-user-static or binutils skips the tests that need it; with CI set they
@@ -99,7 +100,7 @@ function lddLibraries(binary: string): string[] {
   return [...result.stdout.toString().matchAll(/(\/\S+)/g)].map((match) => match[1]!);
 }
 
-/** Whether anything is mounted at or below `dir`, by /proc/self/mountinfo. */
+/** Checks /proc/self/mountinfo for a mount at or below `dir`. */
 function hasMountsBelow(dir: string): boolean {
   const mountPoints = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")

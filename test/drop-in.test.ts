@@ -22,7 +22,7 @@ function run(command: string, args: string[], binDir: string): RunResult {
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
 
-/** A bin directory with `name` as a symlink to the binary, or as a copy of it. */
+/** Creates a bin directory with `name` as a symlink to the binary, or as a copy of it. */
 function installAs(name: string, how: "symlink" | "copy"): string {
   const binDir = join(makeTempDir("chatmail-drop-in-"), "bin");
   mkdirSync(binDir);
