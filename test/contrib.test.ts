@@ -79,6 +79,7 @@ describeIfInstalled("doveconf")("contrib Dovecot snippet", () => {
         "    user = vmail",
         "  }",
         "  user = vmail",
+        "  vsz_limit = 4G",
         "}",
       ].join("\n"),
     );
