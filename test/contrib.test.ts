@@ -79,7 +79,7 @@ describeIfInstalled("doveconf")("contrib Dovecot snippet", () => {
         "    user = vmail",
         "  }",
         "  user = vmail",
-        "  vsz_limit = 4G",
+        "  vsz_limit = 4 G",
         "}",
       ].join("\n"),
     );
