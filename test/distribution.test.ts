@@ -66,6 +66,42 @@ describeSmokeSuite("x64 on Nehalem (qemu-x86_64-static)", {
   },
 });
 
+const describeWithQemuX64 = findProgram("qemu-x86_64-static") !== undefined || IN_CI ? describe : describe.skip;
+describeWithQemuX64("x64 CPU floor", () => {
+  test("Core 2 (Conroe) is below it", () => {
+    // Bun's baseline build targets Nehalem (x86-64-v2), so under Conroe, which lacks SSE4.2 and
+    // POPCNT, it dies at start-up. That also shows qemu-user enforcing the model.
+    const result = Bun.spawnSync(["qemu-x86_64-static", "-cpu", "Conroe", X64_BINARY, "--version"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(result.stdout.toString()).toBe("");
+    expect(result.signalCode).toBe("SIGILL");
+  }, 60_000);
+});
+
+// A further runner for a manual check, for example another CPU model:
+//   SMOKE_PREFIX="qemu-x86_64-static -cpu Westmere" bun test test/distribution.test.ts
+// SMOKE_BINARY picks the binary (default: the x64 one) and SMOKE_TARGET its --version target.
+const customPrefix = process.env.SMOKE_PREFIX;
+if (customPrefix !== undefined && customPrefix.trim() !== "") {
+  const prefix = customPrefix.trim().split(/\s+/);
+  const binary = process.env.SMOKE_BINARY ?? X64_BINARY;
+  describeSmokeSuite(`custom prefix: ${customPrefix.trim()}`, {
+    requires: [prefix[0]!],
+    setup: () => {
+      const dir = makeTempDir("chatmail-smoke-");
+      return {
+        command: [...prefix, binary],
+        hostDir: dir,
+        runnerDir: dir,
+        target: process.env.SMOKE_TARGET ?? "linux-x64",
+        addName: symlinkNamer(dir, binary, prefix),
+      };
+    },
+  });
+}
+
 /** Unpacks Debian's libc6:arm64 into ARM64_SYSROOT unless it is there already. */
 function prepareArm64Sysroot(): void {
   const result = Bun.spawnSync(["bash", join(REPO_ROOT, "scripts", "arm64-sysroot.sh"), ARM64_SYSROOT], {
