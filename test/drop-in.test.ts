@@ -4,12 +4,12 @@
  */
 
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 import { dropInSubcommand } from "../src/drop-in.ts";
 import { BINARY, makeTempDir, nowSeconds, type RunResult } from "./helpers.ts";
-import { writeSmokeTree } from "./smoke.ts";
+import { fullMailboxMessages, listFiles, writeSmokeTree } from "./smoke.ts";
 
 /** Runs `command` with `args`, with `binDir` first on PATH. */
 function run(command: string, args: string[], binDir: string): RunResult {
@@ -68,6 +68,51 @@ describe("drop-in names of the compiled binary", () => {
     const result = run("chatmail-fsreport", ["--help"], binDir);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain("USAGE chatmail-maildir fsreport [OPTIONS]");
+  });
+
+  test("chatmail-quota-expire takes TARGET_MB MAILBOX", () => {
+    // Dovecot's script service runs `chatmail-quota-expire <target> <mailbox>` as configured for chatmaild.
+    const binDir = installAs("chatmail-quota-expire", "symlink");
+    const tree = makeTempDir("chatmail-drop-in-tree-");
+    const now = nowSeconds();
+    writeSmokeTree(tree, tree, now);
+    const mailbox = join(tree, "mail", "example.org", "full@example.org");
+
+    const result = run(join(binDir, "chatmail-quota-expire"), ["1", mailbox], binDir);
+    expect(result.exitCode).toBe(0);
+    const [, , newer, newest] = fullMailboxMessages(now);
+    expect(listFiles(mailbox)).toEqual([`cur/${newer}`, `cur/${newest}`, "password"].sort());
+  });
+
+  test("chatmail-quota-expire takes --sweep", () => {
+    const binDir = installAs("chatmail-quota-expire", "copy");
+    const tree = makeTempDir("chatmail-drop-in-tree-");
+    const now = nowSeconds();
+    writeSmokeTree(tree, tree, now);
+    const mailboxes = join(tree, "mail", "example.org");
+
+    const result = run(join(binDir, "chatmail-quota-expire"), ["--sweep", "1", mailboxes], binDir);
+    expect(result.exitCode).toBe(0);
+    const [, , newer, newest] = fullMailboxMessages(now);
+    expect(listFiles(join(mailboxes, "full@example.org"))).toEqual([`cur/${newer}`, `cur/${newest}`, "password"].sort());
+    expect(listFiles(join(mailboxes, "active@example.org"))).toHaveLength(3);
+  });
+
+  test("chatmail-expire takes -v --remove", () => {
+    // chatmaild's unit: ExecStart=…/chatmail-expire /usr/local/lib/chatmaild/chatmail.ini -v --remove
+    const binDir = installAs("chatmail-expire", "copy");
+    const tree = makeTempDir("chatmail-drop-in-tree-");
+    writeSmokeTree(tree, tree, nowSeconds());
+    const mailboxes = join(tree, "mail", "example.org");
+
+    const dryRun = run(join(binDir, "chatmail-expire"), [join(tree, "chatmail.ini"), "-v"], binDir);
+    expect(dryRun.exitCode).toBe(0);
+    expect(readdirSync(mailboxes)).toContain("gone@example.org");
+
+    const result = run(join(binDir, "chatmail-expire"), [join(tree, "chatmail.ini"), "-v", "--remove"], binDir);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toStartWith("Removed 1 out of 3 mailboxes");
+    expect(readdirSync(mailboxes).sort()).toEqual(["active@example.org", "full@example.org", "pending_notifications"]);
   });
 
   test("chatmail-fsreport takes chatmaild's options", () => {

@@ -61,7 +61,7 @@ export function runThrough(command: string[], args: string[]): RunResult {
 }
 
 /** Message files of the mailbox that quota-expire trims, oldest first: 4 × 400 000 bytes by `S=`. */
-function fullMailboxMessages(now: number): string[] {
+export function fullMailboxMessages(now: number): string[] {
   return [40, 30, 20, 10].map((ageDays, i) => messageName(now - ageDays * DAY, 100 + i, 400_000, "S"));
 }
 
@@ -172,6 +172,37 @@ export function describeSmokeSuite(name: string, options: SmokeSuiteOptions): vo
       expect(metrics).toContain("chatmail_quota_usage_bytes 1640000");
       expect(metrics).toContain('chatmail_storage_bytes{kind="total"} 1225330');
       expect(metrics).toContain("chatmail_fsreport_unreadable_directories 0");
+    }, SMOKE_TEST_TIMEOUT_MS);
+
+    test("quota-expire trims a mailbox", () => {
+      const mailbox = `${runner.runnerDir}/mail/example.org/full@example.org`;
+      const result = runThrough(runner.command, ["quota-expire", "1", mailbox]);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(" removed=2 ");
+      expect(result.exitCode).toBe(0);
+
+      // 1 600 000 bytes against a target of 1 048 576: the two oldest messages go, and so does
+      // maildirsize, so that Dovecot recounts.
+      const [, , newer, newest] = fullMailboxMessages(now);
+      expect(listFiles(join(runner.hostDir, "mail", "example.org", "full@example.org"))).toEqual(
+        [`cur/${newer}`, `cur/${newest}`, "password"].sort(),
+      );
+      expect(listFiles(join(runner.hostDir, "mail", "example.org", "active@example.org"))).toHaveLength(3);
+    }, SMOKE_TEST_TIMEOUT_MS);
+
+    test("expire-inactive removes gone mailbox", () => {
+      const ini = `${runner.runnerDir}/chatmail.ini`;
+      const mailboxes = join(runner.hostDir, "mail", "example.org");
+
+      const dryRun = runThrough(runner.command, ["expire-inactive", ini]);
+      expect(dryRun.exitCode).toBe(0);
+      expect(readdirSync(mailboxes).sort()).toEqual(["active@example.org", "full@example.org", "gone@example.org", "pending_notifications"]);
+
+      const result = runThrough(runner.command, ["expire-inactive", ini, "--remove"]);
+      expect(result.stderr).toBe("");
+      expect(result.stdout).toStartWith("Removed 1 out of 3 mailboxes");
+      expect(result.exitCode).toBe(0);
+      expect(readdirSync(mailboxes).sort()).toEqual(["active@example.org", "full@example.org", "pending_notifications"]);
     }, SMOKE_TEST_TIMEOUT_MS);
 
     test("chatmail-quota-expire name runs quota-expire", () => {
