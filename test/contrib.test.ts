@@ -1,6 +1,7 @@
 /**
- * The deployment files in contrib/: the systemd units pass `systemd-analyze verify` and the
- * Dovecot snippet passes `doveconf` with the settings a relay relies on. Locally a missing
+ * The deployment files in contrib/: the systemd units pass `systemd-analyze verify` and their
+ * commands run against a test tree, and the Dovecot snippet passes `doveconf` with the settings
+ * a relay relies on. Locally a missing
  * systemd or Dovecot skips the test that needs it; with CI set it fails instead (.ci/run
  * installs both).
  */
@@ -9,8 +10,8 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { BINARY, makeTempDir, REPO_ROOT } from "./helpers.ts";
-import { findProgram } from "./smoke.ts";
+import { BINARY, makeTempDir, nowSeconds, REPO_ROOT } from "./helpers.ts";
+import { findProgram, writeSmokeTree } from "./smoke.ts";
 
 const CONTRIB = join(REPO_ROOT, "contrib");
 const IN_CI = Boolean(process.env.CI);
@@ -42,6 +43,56 @@ describeIfInstalled("systemd-analyze")("contrib systemd units", () => {
     // Unknown keys and unparsable values are only warnings with exit code 0, hence the check on stderr.
     expect(result.stderr.toString()).toBe("");
     expect(result.exitCode).toBe(0);
+  });
+});
+
+describe("contrib unit commands", () => {
+  /** Returns the ExecStart= command line of a unit file, split at blanks. */
+  function execStart(unit: string): string[] {
+    const line = readFileSync(join(CONTRIB, unit), "utf8")
+      .split("\n")
+      .find((text) => text.startsWith("ExecStart="));
+    if (line === undefined) throw new Error(`${unit} has no ExecStart= line`);
+    return line.slice("ExecStart=".length).trim().split(/\s+/);
+  }
+
+  /** Runs a unit's command against a test tree, with the relay paths swapped for the tree's. */
+  function runUnitCommand(unit: string, tree: string, textfileDir: string): { exitCode: number; stderr: string } {
+    const paths: Record<string, string> = {
+      "/usr/local/bin/chatmail-maildir": BINARY,
+      "/usr/local/lib/chatmaild/chatmail.ini": join(tree, "chatmail.ini"),
+      "/var/lib/prometheus/node-exporter/": `${textfileDir}/`,
+    };
+    const command = execStart(unit).map((word) => paths[word] ?? word);
+    expect(command[0]).toBe(BINARY);
+    const result = Bun.spawnSync(command, { stdout: "pipe", stderr: "pipe" });
+    return { exitCode: result.exitCode ?? -1, stderr: result.stderr.toString() };
+  }
+
+  test("expire-inactive unit removes gone mailbox", () => {
+    const tree = makeTempDir("chatmail-unit-tree-");
+    writeSmokeTree(tree, tree, nowSeconds());
+
+    const result = runUnitCommand("chatmail-expire-inactive.service", tree, makeTempDir());
+    expect(result.stderr).toMatch(/^removed gone@example\.org \(last login \d{4}-\d{2}-\d{2}\)\n$/);
+    expect(result.exitCode).toBe(0);
+    expect(readdirSync(join(tree, "mail", "example.org")).sort()).toEqual([
+      "active@example.org",
+      "full@example.org",
+      "pending_notifications",
+    ]);
+  });
+
+  test("fsreport unit writes the textfile", () => {
+    const tree = makeTempDir("chatmail-unit-tree-");
+    writeSmokeTree(tree, tree, nowSeconds());
+    const textfileDir = makeTempDir("chatmail-textfile-");
+
+    const result = runUnitCommand("chatmail-fsreport.service", tree, textfileDir);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(readdirSync(textfileDir)).toEqual(["fsreport.prom"]);
+    expect(readFileSync(join(textfileDir, "fsreport.prom"), "utf8")).toContain("\nchatmail_mailboxes 3\n");
   });
 });
 
