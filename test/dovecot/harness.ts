@@ -73,6 +73,8 @@ export interface DovecotOptions {
   targetMiB: number;
   /** Options put between `quota-expire` and the warning's arguments, such as `--dry-run`. */
   quotaExpireOptions?: string[];
+  /** The binary that the quota-warning service runs; the compiled binary of this checkout by default. */
+  binary?: string;
 }
 
 /** The figures of `doveadm quota get` for one user. */
@@ -118,12 +120,12 @@ export async function waitFor(what: string, timeoutMs: number, condition: () => 
  * itself, so it needs read permission too. When the repository lies below a directory `vmail`
  * cannot enter, the binary is copied into `dir`.
  */
-function binaryForMailUser(dir: string): string {
-  const check = runAsMailUser(["sh", "-c", 'test -r "$0" && test -x "$0"', BINARY]);
-  if (check.exitCode === 0) return BINARY;
+function binaryForMailUser(binary: string, dir: string): string {
+  const check = runAsMailUser(["sh", "-c", 'test -r "$0" && test -x "$0"', binary]);
+  if (check.exitCode === 0) return binary;
 
   const copy = join(dir, "chatmail-maildir");
-  copyFileSync(BINARY, copy);
+  copyFileSync(binary, copy);
   chmodSync(copy, 0o755);
   return copy;
 }
@@ -155,7 +157,7 @@ export class Dovecot {
     mkdirSync(join(this.dir, "state"));
     mkdirSync(this.mailRoot, { mode: 0o700 });
     chownSync(this.mailRoot, account.uid, account.gid);
-    this.binary = binaryForMailUser(this.dir);
+    this.binary = binaryForMailUser(options.binary ?? BINARY, this.dir);
     writeFileSync(this.configPath, this.configText(account));
   }
 
@@ -202,7 +204,7 @@ service quota-warning {
   user = ${MAIL_USER}
   # The compiled Bun binary reserves about 370 MiB of address space at start-up and aborts
   # under Dovecot's default_vsz_limit of 256 MiB.
-  vsz_limit = 1G
+  vsz_limit = 4G
   # Without user = vmail here, delivery processes cannot connect and the warning never runs.
   unix_listener quota-warning {
     user = ${MAIL_USER}
@@ -298,7 +300,7 @@ service quota-warning {
   }
 
   quotaGet(user: string): QuotaFigures {
-    const rows = parseTable(this.doveadmOk(["-f", "tab", "quota", "get", "-u", user]));
+    const rows = parseJsonRows(this.doveadmOk(["-f", "json", "quota", "get", "-u", user]));
     const figure = (type: string): Record<string, string> => {
       const row = rows.find((candidate) => candidate.type === type);
       if (row === undefined) throw new Error(`doveadm quota get -u ${user} shows no ${type} row`);
@@ -314,11 +316,11 @@ service quota-warning {
 
   /** Runs `doveadm fetch` for the given fields over every message that matches `query`. */
   fetch(user: string, fields: string[], query: string[] = ["all"]): { rows: Record<string, string>[]; stderr: string } {
-    const result = this.doveadm(["-f", "tab", "fetch", "-u", user, fields.join(" "), ...query]);
+    const result = this.doveadm(["-f", "json", "fetch", "-u", user, fields.join(" "), ...query]);
     if (result.exitCode !== 0) {
       throw new Error(`doveadm fetch -u ${user} exited ${result.exitCode}: ${result.stderr.trim()}`);
     }
-    return { rows: parseTable(result.stdout), stderr: result.stderr };
+    return { rows: parseJsonRows(result.stdout), stderr: result.stderr };
   }
 
   readLog(): string {
@@ -347,16 +349,7 @@ service quota-warning {
   }
 }
 
-/**
- * Parses the output of `doveadm -f tab`: a header line of field names, then one line per row.
- * Field names are lowercased.
- */
-export function parseTable(output: string): Record<string, string>[] {
-  const lines = output.split("\n").filter((line) => line.length > 0);
-  if (lines.length === 0) return [];
-  const names = lines[0]!.split("\t").map((name) => name.toLowerCase());
-  return lines.slice(1).map((line) => {
-    const values = line.split("\t");
-    return Object.fromEntries(names.map((name, i) => [name, values[i] ?? ""]));
-  });
+/** Parses the output of `doveadm -f json`: an array of rows whose values are all strings. */
+export function parseJsonRows(output: string): Record<string, string>[] {
+  return output.trim() === "" ? [] : (JSON.parse(output) as Record<string, string>[]);
 }
