@@ -111,8 +111,14 @@ export async function listMailboxes(mailboxesDir: string): Promise<string[]> {
   }
 
   // Byte order, as `ls` with LC_ALL=C and Python's sorted() on file names give.
-  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  names.sort(compareBytes);
   return names;
+}
+
+/** Compares raw names by their bytes. */
+export function compareBytes(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }
 
 /**
@@ -150,7 +156,7 @@ export interface MessageFile {
   mtimeMs: number;
 }
 
-/** What a caller needs from a walk. The walker stats nothing beyond it. */
+/** Walk options: the data a caller needs. The walker stats nothing beyond it. */
 export interface WalkOptions {
   /** Stat every message (disk size and mtime). Otherwise only messages without `S=` are statted. */
   statMessages?: boolean;
@@ -375,7 +381,8 @@ const MAILBOX_CONCURRENCY = 8;
 
 /**
  * Walks the given mailboxes of a mailboxes directory, several at a time, and yields each one
- * when it is done (not in name order). A mailbox that vanished before its walk is skipped.
+ * when it is done (not in name order). A mailbox that vanished before its walk is skipped. A
+ * `password` file that cannot be statted is passed to `onError` and gives a null last login.
  */
 export async function* walkMailboxes(
   mailboxesDir: string,
@@ -387,7 +394,14 @@ export async function* walkMailboxes(
 
   const start = (id: number, name: string) => {
     const path = `${mailboxesDir}/${name}`;
-    const work = Promise.all([readLastLogin(path), walkMailbox(path, options)]).then(
+
+    // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
+    // last login unknown, as a missing one does. The other mailboxes are still walked.
+    const lastLogin = readLastLogin(path).catch((error: unknown) => {
+      options.onError?.(`${path}/password`, error);
+      return null;
+    });
+    const work = Promise.all([lastLogin, walkMailbox(path, options)]).then(
       ([lastLogin, contents]) => ({ id, mailbox: { name, path, lastLogin, contents } }),
       (error: unknown) => {
         const code = errorCode(error);
