@@ -95,7 +95,7 @@ function listNames(dir: string): string[] {
   }
 }
 
-/** The Maildir++ directory of a folder: the mailbox itself for INBOX, `.<name>` otherwise. */
+/** Returns the Maildir++ directory of a folder: the mailbox itself for INBOX, `.<name>` otherwise. */
 function folderPath(dovecot: Dovecot, user: string, folder: string): string {
   const mailbox = dovecot.mailboxPath(user);
   return folder === "INBOX" ? mailbox : join(mailbox, `.${folder}`);

@@ -55,7 +55,7 @@ function lookUpAccount(name: string): Account | null {
  * master process starts as root), Debian's Dovecot and the `vmail` user.
  */
 export function dovecotUnavailableReason(): string | null {
-  if (process.getuid?.() !== 0) return "the Dovecot tests need root";
+  if (process.getuid?.() !== 0) return "not running as root, which dovecot -c needs";
   if (!existsSync(DOVECOT) || !existsSync(DOVEADM)) return `${DOVECOT} or ${DOVEADM} not found (apt-get install dovecot-core)`;
   if (lookUpAccount(MAIL_USER) === null) return `user ${MAIL_USER} not found (useradd --system ${MAIL_USER})`;
   return null;
