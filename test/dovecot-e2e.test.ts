@@ -5,11 +5,11 @@
  */
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { Dovecot, dovecotUnavailableReason, runAsMailUser, SCRIPT_FAILURE } from "./dovecot/harness.ts";
-import { writeChatmailIni } from "./helpers.ts";
+import { REPO_ROOT, writeChatmailIni } from "./helpers.ts";
 
 const MIB = 1024 * 1024;
 const DAY_SECONDS = 86_400;
@@ -471,5 +471,84 @@ describe.skipIf(unavailable !== null)("expire-inactive on Dovecot mailboxes", ()
       expect(messageIds(dovecot, user)).toEqual([0, 1, 2].map(messageId));
       expect(dovecot.quotaGet(user).messages).toBe(3);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The deployment snippet and the drop-in name
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Returns contrib/dovecot-quota-warning.conf with the relay's paths swapped for the instance's:
+ * the binary (or `executable`, the whole command of the script service) and the mail root.
+ */
+function contribSnippet(paths: { binary: string; mailRoot: string }, executable = `${paths.binary} quota-expire`): string {
+  const text = readFileSync(join(REPO_ROOT, "contrib", "dovecot-quota-warning.conf"), "utf8");
+  const swaps: [string, string][] = [
+    ["script /usr/local/bin/chatmail-maildir quota-expire", `script ${executable}`],
+    ["quota-warning 350 /home/vmail/mail/%d/%u", `quota-warning ${TARGET_MIB} ${paths.mailRoot}/%u`],
+  ];
+  let swapped = text;
+  for (const [relayText, testText] of swaps) {
+    if (!swapped.includes(relayText)) throw new Error(`contrib/dovecot-quota-warning.conf no longer contains "${relayText}"`);
+    swapped = swapped.replace(relayText, testText);
+  }
+  return swapped;
+}
+
+/** Checks that the warning ran the binary to the end and brought the mailbox under the target. */
+function expectTrimmed(dovecot: Dovecot, user: string, filled: FilledMailbox): void {
+  const removed = removalCount(filled.numbers.length, filled.messageSize, TARGET_BYTES);
+  expect(filled.fields.mailbox).toBe(dovecot.mailboxPath(user));
+  expect(Number(filled.fields.removed)).toBe(removed);
+  expect(Number(filled.fields.target)).toBe(TARGET_BYTES);
+
+  dovecot.quotaRecalc(user);
+  expect(dovecot.quotaGet(user).messages).toBe(filled.numbers.length - removed);
+  expect(dovecot.readLog()).not.toMatch(SCRIPT_FAILURE);
+}
+
+describe.skipIf(unavailable !== null)("Dovecot with the contrib snippet", () => {
+  let dovecot: Dovecot;
+
+  beforeAll(async () => {
+    dovecot = await Dovecot.start({ quotaMiB: QUOTA_MIB, targetMiB: TARGET_MIB, quotaWarningSnippet: (paths) => contribSnippet(paths) });
+  });
+
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  test("snippet's warning trims mailbox", async () => {
+    const user = "snippet@example.org";
+    const filled = await fillPastWarning(dovecot, user, () => "INBOX");
+    expectTrimmed(dovecot, user, filled);
+  });
+});
+
+describe.skipIf(unavailable !== null)("Dovecot running chatmail-quota-expire", () => {
+  let dovecot: Dovecot;
+
+  beforeAll(async () => {
+    // chatmaild's configuration runs the script by its own name, with no subcommand word.
+    dovecot = await Dovecot.start({
+      quotaMiB: QUOTA_MIB,
+      targetMiB: TARGET_MIB,
+      quotaWarningSnippet: (paths) => {
+        const dropIn = join(paths.dir, "chatmail-quota-expire");
+        symlinkSync(paths.binary, dropIn);
+        return contribSnippet(paths, dropIn);
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  test("drop-in name trims mailbox", async () => {
+    const user = "dropin@example.org";
+    const filled = await fillPastWarning(dovecot, user, () => "INBOX");
+    expectTrimmed(dovecot, user, filled);
   });
 });

@@ -75,6 +75,12 @@ export interface DovecotOptions {
   quotaExpireOptions?: string[];
   /** The binary that the quota-warning service runs; the compiled binary of this checkout by default. */
   binary?: string;
+  /**
+   * Returns Dovecot configuration that replaces the harness's own `quota_warning` setting and
+   * `quota-warning` service, such as a deployment snippet with its paths swapped for these.
+   * `binary` is the copy of the binary that vmail can run.
+   */
+  quotaWarningSnippet?: (paths: { binary: string; mailRoot: string; dir: string }) => string;
 }
 
 /** The figures of `doveadm quota get` for one user. */
@@ -165,8 +171,12 @@ export class Dovecot {
   }
 
   private configText(account: Account): string {
-    const { quotaMiB, targetMiB, quotaExpireOptions = [] } = this.options;
+    const { quotaMiB, targetMiB, quotaExpireOptions = [], quotaWarningSnippet } = this.options;
     const script = [this.binary, "quota-expire", ...quotaExpireOptions].join(" ");
+    const quotaWarning =
+      quotaWarningSnippet === undefined
+        ? this.quotaWarningText(script, targetMiB)
+        : quotaWarningSnippet({ binary: this.binary, mailRoot: this.mailRoot, dir: this.dir });
     return `# Written by the end-to-end tests: a chatmail-like Dovecot in ${this.dir}
 base_dir = ${this.baseDir}
 state_dir = ${join(this.dir, "state")}
@@ -199,6 +209,13 @@ plugin {
   quota = maildir:User quota
   quota_rule = *:storage=${quotaMiB}M
   quota_grace = 0
+}
+
+${quotaWarning}`;
+  }
+
+  private quotaWarningText(script: string, targetMiB: number): string {
+    return `plugin {
   quota_warning = storage=90%% quota-warning ${targetMiB} ${this.mailRoot}/%u
 }
 
