@@ -187,6 +187,9 @@ const MESSAGE_SUBDIRS = new Set(["cur", "new", "tmp"]);
 const STAT_BATCH = 256;
 
 async function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Promise<Dirent[] | null> {
+  // NOTE: readdir follows a symlink that replaced this directory after its parent was listed, so
+  // such a race can count files outside the mailbox. Removals do not depend on this: they go
+  // through mailbox-directory.ts, which never follows a symlink.
   try {
     return (await fsp.readdir(toFsPath(path) as string, {
       withFileTypes: true,
