@@ -7,12 +7,13 @@
  * - `key = value` (or `key: value`) at the start of a line sets a key; surrounding blanks are
  *   stripped and the value may be empty.
  * - An indented line continues the previous value, joined with a newline.
- * - A key outside any section, a repeated section or key, or any other line is a parse error.
+ * - A key outside any section, an empty section name, a repeated section or key, or any other
+ *   line is a parse error.
  */
 
-import { readFileSync } from "node:fs";
-
+import { readConfigFile } from "./config-file.ts";
 import { CliError, describeError } from "./errors.ts";
+import { decodeBytes, displayPath, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_CHATMAIL_INI = "/usr/local/lib/chatmaild/chatmail.ini";
 
@@ -60,6 +61,7 @@ export function parseIni(text: string): IniSections {
       for (const char of COMMENT_CHARS) header = header.split(char)[0]!.trimEnd();
       if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${line.trim()}`);
       const name = header.slice(1, -1);
+      if (name === "") throw new IniParseError(lineNumber, "empty section name");
       if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${name}]`);
       section = new Map();
       sections.set(name, section);
@@ -128,40 +130,43 @@ export function parseMailboxSize(text: string): number | undefined {
 
 /** Reads chatmail.ini. Every problem is a CliError (exit 1) naming the file and, where it applies, the key. */
 export function readChatmailIni(path: string): ChatmailConfig {
+  const displayedPath = displayPath(rawFromUser(path));
+  // The path and the text keep bytes that are not valid UTF-8, so that a mailboxes_dir with such
+  // bytes names the real directory.
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = decodeBytes(readConfigFile(path));
   } catch (error) {
-    throw new CliError(`cannot read chatmail.ini ${path}: ${describeError(error)}`);
+    throw new CliError(`cannot read chatmail.ini ${displayedPath}: ${describeError(error)}`);
   }
 
   let sections: IniSections;
   try {
     sections = parseIni(text);
   } catch (error) {
-    if (error instanceof IniParseError) throw new CliError(`${path}:${error.line}: ${error.message}`);
+    if (error instanceof IniParseError) throw new CliError(`${displayedPath}:${error.line}: ${error.message}`);
     throw error;
   }
 
   const params = sections.get("params");
-  if (params === undefined) throw new CliError(`${path}: missing [params] section`);
+  if (params === undefined) throw new CliError(`${displayedPath}: missing [params] section`);
 
   const mailDomain = params.get("mail_domain") ?? "";
-  if (mailDomain === "") throw new CliError(`${path}: missing mail_domain in [params]`);
+  if (mailDomain === "") throw new CliError(`${displayedPath}: missing mail_domain in [params]`);
 
   const mailboxesDir = params.get("mailboxes_dir") || `/home/vmail/mail/${mailDomain}`;
 
   const sizeText = params.get("max_mailbox_size") || "500M";
   const maxMailboxSize = parseMailboxSize(sizeText);
   if (maxMailboxSize === undefined) {
-    throw new CliError(`${path}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
+    throw new CliError(`${displayedPath}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
   }
 
   const daysText = params.get("delete_inactive_users_after") || "90";
   const deleteInactiveUsersAfter = /^\d{1,6}$/.test(daysText) ? Number(daysText) : Number.NaN;
   if (!Number.isSafeInteger(deleteInactiveUsersAfter)) {
     throw new CliError(
-      `${path}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
+      `${displayedPath}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
     );
   }
 

@@ -67,26 +67,27 @@ function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positio
   return { options, positionals };
 }
 
+/** Returns true for an option; a negative number such as -1 is an argument, so that its check can name it. */
 function isOption(arg: string): boolean {
-  return arg.length > 1 && arg.startsWith("-");
+  return arg.length > 1 && arg.startsWith("-") && !/^-\d/.test(arg);
 }
 
 /**
  * Checks raw arguments against a command's definition: every option must be known, an option
  * that takes a value must have one, and there may be no more positional arguments than defined.
- * Returns the arguments with each option whose value is optional and that is given alone
- * rewritten to `--name=<valueWhenAlone>`, ready for citty.
+ * Returns the arguments ready for citty: each option whose value is optional and that is given
+ * alone rewritten to `--name=<valueWhenAlone>`, and the positional arguments after `--`, so that
+ * citty reads none of them (a negative number, say) as an option.
  */
 export function checkArguments(commandName: string, args: ArgsDef, rawArgs: readonly string[]): string[] {
   const { options, positionals } = optionTable(args);
   const checked: string[] = [];
-  let positionalCount = 0;
+  const positionalArgs: string[] = [];
 
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
     if (arg === "--") {
-      positionalCount += rawArgs.length - i - 1;
-      checked.push(...rawArgs.slice(i));
+      positionalArgs.push(...rawArgs.slice(i + 1));
       break;
     }
 
@@ -121,14 +122,13 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       continue;
     }
 
-    positionalCount++;
-    checked.push(arg);
+    positionalArgs.push(arg);
   }
 
-  if (positionalCount > positionals) {
+  if (positionalArgs.length > positionals) {
     throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals})`);
   }
-  return checked;
+  return positionalArgs.length === 0 ? checked : [...checked, "--", ...positionalArgs];
 }
 
 /** Renders citty's help text, without colors unless stdout is a terminal. */

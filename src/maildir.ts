@@ -40,6 +40,7 @@ function parseDigits(text: string): number | undefined {
 /**
  * Parses `<time>.M<usec>P<pid>.<host>,S=<size>,W=<vsize>:2,<flags>`. Never throws: a name without
  * these fields, or with empty, non-numeric or absurd values, yields undefined for that field.
+ * Sizes follow the rules of quotaSizeFromName, so both always agree.
  */
 export function parseMessageName(name: string): MessageName {
   const infoAt = name.indexOf(":2,");
@@ -49,16 +50,7 @@ export function parseMessageName(name: string): MessageName {
   const dot = base.indexOf(".");
   const deliveryTime = dot > 0 ? parseDigits(base.slice(0, dot)) : undefined;
 
-  let size: number | undefined;
-  let virtualSize: number | undefined;
-  const parts = base.split(",");
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (part.startsWith("S=")) size = parseDigits(part.slice(2));
-    else if (part.startsWith("W=")) virtualSize = parseDigits(part.slice(2));
-  }
-
-  return { deliveryTime, size, virtualSize, flags };
+  return { deliveryTime, size: sizeField(name, ",S="), virtualSize: sizeField(name, ",W="), flags };
 }
 
 /**
@@ -66,23 +58,31 @@ export function parseMessageName(name: string): MessageName {
  * parseMessageName: it allocates nothing for names without `,S=`.
  */
 export function quotaSizeFromName(name: string): number | undefined {
-  const at = name.indexOf(",S=");
+  return sizeField(name, ",S=");
+}
+
+/**
+ * Reads the size field that starts with `marker` (",S=" or ",W="): its first occurrence before
+ * the info part, digits up to a `,`, a `:` or the end of the name.
+ */
+function sizeField(name: string, marker: string): number | undefined {
+  const at = name.indexOf(marker);
   if (at < 0) return undefined;
 
   // The flags after ":2," are not fields: "…:2,S=5" has no size.
   const infoAt = name.indexOf(":2,");
   if (infoAt >= 0 && infoAt < at) return undefined;
 
-  let end = at + 3;
+  let end = at + marker.length;
   while (end < name.length) {
     const code = name.charCodeAt(end);
     if (code < 48 || code > 57) break;
     end++;
   }
 
-  // S= must end at a field separator, the info part or the end of the name.
+  // The value must end at a field separator, the info part or the end of the name.
   if (end < name.length && name[end] !== "," && name[end] !== ":") return undefined;
-  return parseDigits(name.slice(at + 3, end));
+  return parseDigits(name.slice(at + marker.length, end));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +187,9 @@ const MESSAGE_SUBDIRS = new Set(["cur", "new", "tmp"]);
 const STAT_BATCH = 256;
 
 async function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Promise<Dirent[] | null> {
+  // NOTE: readdir follows a symlink that replaced this directory after its parent was listed, so
+  // such a race can count files outside the mailbox. Removals do not depend on this: they go
+  // through mailbox-directory.ts, which never follows a symlink.
   try {
     return (await fsp.readdir(toFsPath(path) as string, {
       withFileTypes: true,
@@ -397,12 +400,27 @@ export async function* walkMailboxes(
 
     // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
     // last login unknown, as a missing one does. The other mailboxes are still walked.
+    let passwordError: unknown;
     const lastLogin = readLastLogin(path).catch((error: unknown) => {
-      options.onError?.(`${path}/password`, error);
+      passwordError = error;
       return null;
     });
-    const work = Promise.all([lastLogin, walkMailbox(path, options)]).then(
-      ([lastLogin, contents]) => ({ id, mailbox: { name, path, lastLogin, contents } }),
+
+    // An unreadable mailbox directory makes both the walk and the `password` lstat fail: it is
+    // reported once, as the directory.
+    let rootUnreadable = false;
+    const walkOptions: WalkOptions = {
+      ...options,
+      onError: (errorPath, error) => {
+        if (errorPath === path) rootUnreadable = true;
+        options.onError?.(errorPath, error);
+      },
+    };
+    const work = Promise.all([lastLogin, walkMailbox(path, walkOptions)]).then(
+      ([lastLogin, contents]) => {
+        if (passwordError !== undefined && !rootUnreadable) options.onError?.(`${path}/password`, passwordError);
+        return { id, mailbox: { name, path, lastLogin, contents } };
+      },
       (error: unknown) => {
         const code = errorCode(error);
         if (code === "ENOENT" || code === "ENOTDIR") return { id, mailbox: null };

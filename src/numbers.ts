@@ -8,6 +8,9 @@ import { UsageError } from "./errors.ts";
  */
 export function parseWholeNumber(text: string | number | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number {
   const value = typeof text === "number" ? text : /^\d+$/.test(text ?? "") ? Number(text) : Number.NaN;
+
+  // A whole number beyond 2^53 is rejected for its size, not as "not a whole number".
+  if (Number.isInteger(value) && value > max) throw new UsageError(`invalid ${option} ${String(text)}: the maximum is ${max}`);
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new UsageError(`invalid ${option} ${JSON.stringify(String(text ?? ""))}: expected a whole number, 0 or more`);
   }

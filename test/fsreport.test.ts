@@ -394,12 +394,14 @@ describe("fsreport command line", () => {
 
   test("--legacy-metrics alone takes the default", () => {
     expect(checkArguments("fsreport", args, ["chatmail.ini", "--legacy-metrics"])).toEqual([
-      "chatmail.ini",
       "--legacy-metrics=/var/www/html/metrics",
+      "--",
+      "chatmail.ini",
     ]);
     expect(checkArguments("fsreport", args, ["--legacy-metrics", "--json", "chatmail.ini"])).toEqual([
       "--legacy-metrics=/var/www/html/metrics",
       "--json",
+      "--",
       "chatmail.ini",
     ]);
   });
@@ -408,6 +410,7 @@ describe("fsreport command line", () => {
     expect(checkArguments("fsreport", args, ["--legacy-metrics", "/srv/metrics"])).toEqual(["--legacy-metrics", "/srv/metrics"]);
     expect(checkArguments("fsreport", args, ["--legacy-metrics=/srv/metrics", "chatmail.ini"])).toEqual([
       "--legacy-metrics=/srv/metrics",
+      "--",
       "chatmail.ini",
     ]);
   });

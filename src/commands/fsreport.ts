@@ -75,20 +75,26 @@ export const fsreportCommand = defineCommand({
     json: { type: "boolean", description: "Print the whole report as one JSON object" },
   },
   async run({ args }) {
-    const { options, logger } = resolveOptions("fsreport", SETTINGS_SCHEMA, args);
+    const { options, logger, check } = resolveOptions("fsreport", SETTINGS_SCHEMA, args);
     const startedAt = Date.now() / 1000;
 
-    const days = parseWholeNumber(options.days as string | number | undefined ?? 0, "--days", MAX_DAYS);
-    const minLoginAgeDays = parseWholeNumber(options["min-login-age"] as string | number | undefined ?? 0, "--min-login-age", MAX_DAYS);
-    const maxnum = parseWholeNumber(options.maxnum as string | number | undefined ?? 0, "--maxnum");
-    const mdir = options.mdir as string | undefined;
-    if (mdir !== undefined && !MDIR_CHOICES.includes(mdir as MessageSubdir)) {
-      throw new UsageError(`invalid --mdir ${JSON.stringify(mdir)}: expected one of ${MDIR_CHOICES.join(", ")}`);
-    }
-    const textfile = options.textfile as string | undefined;
-    const legacyMetrics = options["legacy-metrics"] as string | undefined;
-    if (textfile === "") throw new UsageError("invalid --textfile: the path is empty");
-    if (legacyMetrics === "") throw new UsageError("invalid --legacy-metrics: the path is empty");
+    const days = check("days", (value, name) => parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_DAYS));
+    const minLoginAgeDays = check("min-login-age", (value, name) =>
+      parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_DAYS),
+    );
+    const maxnum = check("maxnum", (value, name) => parseWholeNumber((value as string | number | undefined) ?? 0, name));
+    const mdir = check("mdir", (value, name) => {
+      if (value !== undefined && !MDIR_CHOICES.includes(value as MessageSubdir)) {
+        throw new UsageError(`invalid ${name} ${JSON.stringify(value)}: expected one of ${MDIR_CHOICES.join(", ")}`);
+      }
+      return value as MessageSubdir | undefined;
+    });
+    const nonEmptyPath = (value: unknown, name: string) => {
+      if (value === "") throw new UsageError(`invalid ${name}: the path is empty`);
+      return value as string | undefined;
+    };
+    const textfile = check("textfile", nonEmptyPath);
+    const legacyMetrics = check("legacy-metrics", nonEmptyPath);
 
     const config = readChatmailIni((args.ini as string | undefined) ?? DEFAULT_CHATMAIL_INI);
     const mailboxesDir = rawFromUser(config.mailboxesDir);
@@ -109,7 +115,7 @@ export const fsreportCommand = defineCommand({
     const report = new StorageReport({
       now: startedAt - days * DAY_SECONDS,
       minLoginAgeDays,
-      mdir: mdir as MessageSubdir | undefined,
+      mdir,
       maxMailboxSize: config.maxMailboxSize,
     });
 

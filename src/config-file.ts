@@ -1,0 +1,22 @@
+/** Reading the configuration files named on the command line: chatmail.ini and the settings file. */
+
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
+
+import { rawFromUser, toFsPath } from "./raw-path.ts";
+
+/**
+ * Reads a whole configuration file given as a command-line path. A FIFO or device in its place
+ * would block a plain read forever, so the file is opened non-blocking and must be a regular
+ * file. Throws the fs error (EISDIR for a directory), or an Error "not a regular file".
+ */
+export function readConfigFile(path: string): Buffer {
+  const fd = openSync(toFsPath(rawFromUser(path)), constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) throw Object.assign(new Error(`EISDIR: ${path}`), { code: "EISDIR" });
+    if (!stats.isFile()) throw new Error("not a regular file");
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
