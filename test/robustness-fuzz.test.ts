@@ -12,19 +12,8 @@ import { IniParseError, parseIni, parseMailboxSize, readChatmailIni } from "../s
 import { CliError } from "../src/errors.ts";
 import { parseMessageName, quotaSizeFromName } from "../src/maildir.ts";
 import { decodeBytes, displayPath, rawFromUser } from "../src/raw-path.ts";
+import { seededRandom } from "../scripts/seeded-random.ts";
 import { makeTempDir } from "./helpers.ts";
-
-/** mulberry32: a small seeded generator, so that a failure reproduces on every run. */
-function randomGenerator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
@@ -54,7 +43,7 @@ function randomMessageName(random: () => number): string {
 
 describe("message file name parser", () => {
   test("20000 generated names parse to valid fields", () => {
-    const random = randomGenerator(0x5eed01);
+    const random = seededRandom(0x5eed01);
     for (let i = 0; i < 20_000; i++) {
       const name = randomMessageName(random);
       const parsed = parseMessageName(name);
@@ -71,7 +60,7 @@ describe("message file name parser", () => {
   });
 
   test("well-formed names give back their fields", () => {
-    const random = randomGenerator(0x5eed02);
+    const random = seededRandom(0x5eed02);
     for (let i = 0; i < 5_000; i++) {
       const time = randomInt(random, 4_000_000_000);
       const size = randomInt(random, 2 ** 40);
@@ -89,7 +78,7 @@ describe("message file name parser", () => {
 
 describe("mailbox size parser", () => {
   test("20000 generated sizes give undefined or whole bytes", () => {
-    const random = randomGenerator(0x5eed03);
+    const random = seededRandom(0x5eed03);
     const pieces = ["1", "0", "5", "500", "9", ".", "M", "G", "B", "m", "g", "b", "T", "K", " ", "\t", "-", "+", "e", "x", "99999999999"];
     for (let i = 0; i < 20_000; i++) {
       let text = "";
@@ -145,7 +134,7 @@ function randomIniText(random: () => number): string {
 
 describe("INI reader", () => {
   test("20000 generated files parse or raise IniParseError", () => {
-    const random = randomGenerator(0x5eed04);
+    const random = seededRandom(0x5eed04);
     let parsed = 0;
     for (let i = 0; i < 20_000; i++) {
       const text = randomIniText(random);
@@ -174,7 +163,7 @@ describe("INI reader", () => {
   });
 
   test("2000 generated chatmail.ini files read or raise CliError", () => {
-    const random = randomGenerator(0x5eed05);
+    const random = seededRandom(0x5eed05);
     const path = join(makeTempDir(), "chatmail.ini");
     let read = 0;
     for (let i = 0; i < 2_000; i++) {
@@ -200,7 +189,7 @@ describe("INI reader", () => {
 
 describe("command-line bytes", () => {
   test("5000 random byte strings survive decode and rawFromUser", () => {
-    const random = randomGenerator(0x5eed06);
+    const random = seededRandom(0x5eed06);
     for (let i = 0; i < 5_000; i++) {
       const bytes = Buffer.from(Array.from({ length: randomInt(random, 24) }, () => (random() < 0.5 ? randomInt(random, 127) + 1 : randomInt(random, 255))));
       const text = decodeBytes(bytes);
