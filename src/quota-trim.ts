@@ -5,7 +5,7 @@
 
 import { describeError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, walkMailbox } from "./maildir.ts";
+import { isQuotaFolder, type MessageFile, quotaMessages, quotaUsage, walkMailbox } from "./maildir.ts";
 import { MailboxDirectory, type RemoveOutcome } from "./mailbox-directory.ts";
 import { displayPath } from "./raw-path.ts";
 
@@ -224,8 +224,7 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
 
   const recentAfter = options.nowMs - options.keepRecentMs;
   const candidates: MessageFile[] = [];
-  for (const message of contents.messages) {
-    if (!countsTowardQuota(message)) continue;
+  for (const message of quotaMessages(contents.messages)) {
     if (options.keepRecentMs > 0 && message.mtimeMs > recentAfter) {
       result.keptRecent++;
       continue;

@@ -180,6 +180,30 @@ describe("quota-expire usage", () => {
     expect(fields.usage_after).toBe("0");
   });
 
+  test("message in new/ and cur/ counts once", () => {
+    const now = nowSeconds();
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "recent", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ], now);
+    // What a walk sees while Dovecot moves a message from new/ to cur/: the file in both.
+    const moved = messageName(now - 2 * DAY, "moved", MIB);
+    writeFileAt(join(mailbox, "new", moved), 10, now - 2 * DAY);
+    writeFileAt(join(mailbox, "cur", `${moved}:2,S`), 10, now - 2 * DAY);
+
+    const result = runBinary(["quota-expire", "2", mailbox]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(true);
+    expect(exists(mailbox, `new/${moved}`)).toBe(true);
+    expect(exists(mailbox, `cur/${moved}:2,S`)).toBe(true);
+
+    const fields = resultFields(result.stderr);
+    expect(fields.usage_before).toBe(String(3 * MIB));
+    expect(fields.removed).toBe("1");
+    expect(fields.usage_after).toBe(String(2 * MIB));
+  });
+
   test("folders outside Maildir++ are neither counted nor removed", () => {
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "inbox", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
