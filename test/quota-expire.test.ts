@@ -708,6 +708,84 @@ function makeTooDeepDirectory(dir: string, scratch: string): void {
   renameSync(join(scratch, component), join(dir, half, "x"));
 }
 
+describe("quota-expire MAILBOX checks", () => {
+  test("mailboxes directory as MAILBOX is rejected", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    makeMailbox(mailboxes, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    writeMessage(join(mailboxes, ".snapshot"), { unique: "snapshot", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    const before = listTree(mailboxes);
+
+    const result = runBinary(["quota-expire", "0", mailboxes]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(
+      `error: mailbox ${mailboxes}: looks like a mailboxes directory (it contains a@example.org): ` +
+        "give the path of one mailbox, or use --sweep to trim every mailbox in it\n",
+    );
+    expect(listTree(mailboxes)).toEqual(before);
+  });
+
+  test("mailboxes directory with cur/ is rejected", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    makeMailbox(mailboxes, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    writeMessage(mailboxes, { unique: "stray", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    const before = listTree(mailboxes);
+
+    const result = runBinary(["quota-expire", "0", mailboxes]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toStartWith(`error: mailbox ${mailboxes}: looks like a mailboxes directory (it contains a@example.org): `);
+    expect(listTree(mailboxes)).toEqual(before);
+  });
+
+  test("directory without cur/ or new/ is rejected", () => {
+    const dir = join(makeTempDir(), "example.org");
+    writeMessage(join(dir, ".snapshot"), { unique: "snapshot", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    writeMessage(join(dir, ".Trash"), { subdir: "new", unique: "trash", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    mkdirSync(join(dir, "tmp"));
+    writeFileSync(join(dir, "cur"), "a file, not a directory");
+    const before = listTree(dir);
+
+    const result = runBinary(["quota-expire", "0", dir]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(`error: mailbox ${dir}: not a Maildir: it has no cur/ or new/ directory\n`);
+    expect(listTree(dir)).toEqual(before);
+  });
+
+  test("@ in a folder or file name is allowed", () => {
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "inbox", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { folder: ".from@example.org", unique: "folder", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
+    ]);
+    writeFileSync(join(mailbox, "notes@example.org"), "not a mailbox");
+
+    const result = runBinary(["quota-expire", "0", mailbox]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(false);
+    expect(exists(mailbox, "notes@example.org")).toBe(true);
+    expect(resultFields(result.stderr).removed).toBe("2");
+  });
+
+  test("--sweep skips a directory without cur/ or new/", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    const specs: MessageSpec[] = [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ];
+    const trimmed = makeMailbox(mailboxes, "a@example.org", specs);
+    const skipped = join(mailboxes, "b@example.org");
+    writeMessage(join(skipped, ".DeltaChat"), specs[0]!, nowSeconds());
+    const skippedBefore = listTree(skipped);
+
+    const result = runBinary(["quota-expire", "--sweep", "-v", "1", mailboxes]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(trimmed.mailbox, trimmed.paths[0]!)).toBe(false);
+    expect(exists(trimmed.mailbox, trimmed.paths[1]!)).toBe(true);
+    expect(listTree(skipped)).toEqual(skippedBefore);
+    expect(result.stderr).toContain("\nb@example.org: skipped: not a Maildir: it has no cur/ or new/ directory\n");
+    expect(result.stderr).toMatch(/\nquota-expire sweep mailboxes=2 trimmed=1 failed=0 removed=1 removed_bytes=1048576 elapsed=\d+\.\d{3}s\n$/);
+  });
+});
+
 describe("quota-expire --sweep", () => {
   test("trims every mailbox and goes on after a failing one", () => {
     const dir = makeTempDir();
