@@ -256,8 +256,10 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   if (usage <= options.targetBytes) result.keptRecent = 0;
 
   if (result.removedMessages > 0 && !options.dryRun) {
-    // Dovecot trusts maildirsize and the sizes cached in dovecot.index.cache. When they are
-    // missing, it recounts the mailbox from the message files.
+    // Dovecot trusts maildirsize and recounts the quota from the message files only when it is
+    // missing. dovecot.index.cache holds cached fields (sizes, headers) of a folder's messages,
+    // and until Dovecot syncs the folder and notices the removed files, it refers to messages
+    // that are gone. Dovecot creates a new cache file when the old one is missing.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) {
       let stats;
