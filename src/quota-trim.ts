@@ -257,7 +257,7 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
 
   if (result.removedMessages > 0 && !options.dryRun) {
     // Dovecot trusts maildirsize and recounts the quota from the message files only when it is
-    // missing. dovecot.index.cache holds cached fields (sizes, headers) of a folder's messages,
+    // missing. dovecot.index.cache contains cached fields (sizes, headers) of a folder's messages,
     // and until Dovecot syncs the folder and notices the removed files, it refers to messages
     // that are gone. Dovecot creates a new cache file when the old one is missing.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];

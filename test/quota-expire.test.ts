@@ -187,7 +187,7 @@ describe("quota-expire usage", () => {
       { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
       { unique: "recent", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
     ], now);
-    // What a walk sees while Dovecot moves a message from new/ to cur/: the file in both.
+    // The state that a walk reads while Dovecot moves a message from new/ to cur/: a file in each.
     const moved = messageName(now - 2 * DAY, "moved", MIB);
     writeFileAt(join(mailbox, "new", moved), 10, now - 2 * DAY);
     writeFileAt(join(mailbox, "cur", `${moved}:2,S`), 10, now - 2 * DAY);
@@ -316,8 +316,8 @@ describe("sortForRemoval ties", () => {
 });
 
 /**
- * A verbose logger that records its lines and calls `onDetail` for each per-file line. Tests use
- * it to change the mailbox at a known step of a run, as Dovecot or a client can at any time.
+ * Creates a verbose logger that records its lines and calls `onDetail` for each per-file line.
+ * Tests use it to change the mailbox at a known step of a run, as Dovecot or a client can.
  */
 function recordingLogger(onDetail: (line: string) => void = () => {}): Logger & { lines: string[] } {
   const lines: string[] = [];

@@ -144,7 +144,7 @@ describe("quota usage", () => {
     const mailbox = join(makeTempDir(), "a@example.org");
     makeMaildir(mailbox);
     makeMaildir(join(mailbox, ".DeltaChat"));
-    // The state a walk sees while Dovecot renames new/NAME to cur/NAME:2,S: both files.
+    // The state that a walk reads while Dovecot renames new/NAME to cur/NAME:2,S: both files.
     writeFileAt(join(mailbox, "new", messageName(T, "moved", 5000)), 100, T);
     writeFileAt(join(mailbox, "cur", messageName(T, "moved", 5000, "S")), 100, T);
     writeFileAt(join(mailbox, "new", messageName(T, "unread", 700)), 100, T);
