@@ -11,7 +11,7 @@
  *   line is a parse error.
  */
 
-import { readConfigFile } from "./config-file.ts";
+import { type FileIdentity, readConfigFile } from "./config-file.ts";
 import { CliError, describeError } from "./errors.ts";
 import { decodeBytes, displayPath, rawFromUser } from "./raw-path.ts";
 
@@ -105,6 +105,8 @@ export function parseIni(text: string): IniSections {
 export interface ChatmailConfig {
   /** Path of the ini file, as given. */
   path: string;
+  /** The file that was read, so that no output of the run replaces it. */
+  identity: FileIdentity;
   mailDomain: string;
   mailboxesDir: string;
   /** max_mailbox_size in bytes. */
@@ -134,8 +136,11 @@ export function readChatmailIni(path: string): ChatmailConfig {
   // The path and the text keep bytes that are not valid UTF-8, so that a mailboxes_dir with such
   // bytes names the real directory.
   let text: string;
+  let identity: FileIdentity;
   try {
-    text = decodeBytes(readConfigFile(path));
+    const file = readConfigFile(path);
+    text = decodeBytes(file.content);
+    identity = file.identity;
   } catch (error) {
     throw new CliError(`cannot read chatmail.ini ${displayedPath}: ${describeError(error)}`);
   }
@@ -170,5 +175,5 @@ export function readChatmailIni(path: string): ChatmailConfig {
     );
   }
 
-  return { path, mailDomain, mailboxesDir, maxMailboxSize, deleteInactiveUsersAfter };
+  return { path, identity, mailDomain, mailboxesDir, maxMailboxSize, deleteInactiveUsersAfter };
 }

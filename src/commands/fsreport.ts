@@ -4,10 +4,10 @@ import { statSync } from "node:fs";
 
 import { defineCommand } from "citty";
 
-import { writeFileAtomic } from "../atomic-write.ts";
 import { DEFAULT_CHATMAIL_INI, readChatmailIni } from "../chatmail-ini.ts";
 import { CliError, describeError, errorCode, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
 import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts";
+import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
 import { parseWholeNumber } from "../numbers.ts";
 import { createProgress } from "../progress.ts";
 import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
@@ -39,9 +39,9 @@ const SETTINGS_SCHEMA: SettingsSchema = {
 function textfilePath(rawPath: string): string {
   try {
     if (statSync(toFsPath(rawPath)).isDirectory()) return `${rawPath.replace(/\/+$/, "")}/${TEXTFILE_NAME_IN_DIRECTORY}`;
-  } catch (error) {
-    // A path that does not exist yet names the file to create. Other errors show up at the write.
-    if (errorCode(error) !== "ENOENT") return rawPath;
+  } catch {
+    // A path that does not exist yet names the file to create. Other errors show up when the
+    // path is checked before the walk.
   }
   return rawPath;
 }
@@ -99,6 +99,15 @@ export const fsreportCommand = defineCommand({
     const config = readChatmailIni((args.ini as string | undefined) ?? DEFAULT_CHATMAIL_INI);
     const mailboxesDir = rawFromUser(config.mailboxesDir);
 
+    // The outputs are checked before the walk, which can take minutes, and again before the write.
+    const textfileTarget: MetricsTarget | undefined =
+      textfile === undefined ? undefined : { path: textfilePath(rawFromUser(textfile)), option: "--textfile" };
+    const legacyTarget: MetricsTarget | undefined =
+      legacyMetrics === undefined ? undefined : { path: rawFromUser(legacyMetrics), option: "--legacy-metrics" };
+    const protectedFiles: ProtectedFile[] = [{ identity: config.identity, description: "the chatmail.ini this run reads" }];
+    if (textfileTarget !== undefined) checkMetricsTarget(textfileTarget, protectedFiles);
+    if (legacyTarget !== undefined) checkMetricsTarget(legacyTarget, protectedFiles);
+
     let names: string[];
     try {
       names = await listMailboxes(mailboxesDir);
@@ -140,8 +149,10 @@ export const fsreportCommand = defineCommand({
       mailboxesDir: displayPath(mailboxesDir),
     };
 
-    if (textfile !== undefined) await writeFileAtomic(textfilePath(rawFromUser(textfile)), formatTextfile(report, run));
-    if (legacyMetrics !== undefined) await writeFileAtomic(rawFromUser(legacyMetrics), formatLegacyMetrics(report));
+    const files: (MetricsTarget & { content: string })[] = [];
+    if (textfileTarget !== undefined) files.push({ ...textfileTarget, content: formatTextfile(report, run) });
+    if (legacyTarget !== undefined) files.push({ ...legacyTarget, content: formatLegacyMetrics(report) });
+    await writeMetricsFiles(files, protectedFiles);
 
     if (options.json) {
       process.stdout.write(`${JSON.stringify(reportJson(report, run), null, 2)}\n`);
