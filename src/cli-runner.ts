@@ -32,7 +32,11 @@ function kebab(name: string): string {
 }
 
 interface OptionSpec {
+  /** The option's long name, the same for all its aliases. */
+  name: string;
   takesValue: boolean;
+  /** True for a boolean option, which `--no-<name>` turns off. */
+  negatable: boolean;
   /** The value an option with an optional value gets when it is given alone. */
   valueWhenAlone?: string;
 }
@@ -56,14 +60,20 @@ function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positio
       continue;
     }
     const valueWhenAlone = "optionalValue" in def ? (def as Partial<OptionalValue>).optionalValue?.valueWhenAlone : undefined;
-    const spec: OptionSpec = { takesValue: def.type === "string" || def.type === "enum", valueWhenAlone };
-    options.set(kebab(name), spec);
+    const spec: OptionSpec = {
+      name: kebab(name),
+      takesValue: def.type === "string" || def.type === "enum",
+      negatable: def.type === "boolean",
+      valueWhenAlone,
+    };
+    options.set(spec.name, spec);
     const alias = "alias" in def ? def.alias : undefined;
     const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
     for (const alias of aliases) options.set(alias, spec);
   }
-  options.set("help", { takesValue: false });
-  options.set("h", { takesValue: false });
+  const help: OptionSpec = { name: "help", takesValue: false, negatable: false };
+  options.set("help", help);
+  options.set("h", help);
   return { options, positionals };
 }
 
@@ -72,17 +82,31 @@ function isOption(arg: string): boolean {
   return arg.length > 1 && arg.startsWith("-") && !/^-\d/.test(arg);
 }
 
+/** Returns the boolean option that `--no-<name>` turns off, or undefined. */
+function negatedOption(options: Map<string, OptionSpec>, name: string): OptionSpec | undefined {
+  if (!name.startsWith("no-")) return undefined;
+  const spec = options.get(name.slice(3));
+  return spec?.negatable && spec.name === name.slice(3) ? spec : undefined;
+}
+
 /**
  * Checks raw arguments against a command's definition: every option must be known, an option
  * that takes a value must have one, and there may be no more positional arguments than defined.
- * Returns the arguments ready for citty: each option whose value is optional and that is given
- * alone rewritten to `--name=<valueWhenAlone>`, and the positional arguments after `--`, so that
- * citty reads none of them (a negative number, say) as an option.
+ * A boolean option `--name` may also be given as `--no-name` to override a settings file.
+ *
+ * Returns the arguments ready for citty. An option whose value is optional and that is given
+ * alone becomes `--name=<valueWhenAlone>`. Each boolean option appears once, with the value of
+ * its last occurrence. The positional arguments come after `--`, so that citty reads none of
+ * them (a negative number, say) as an option.
  */
 export function checkArguments(commandName: string, args: ArgsDef, rawArgs: readonly string[]): string[] {
   const { options, positionals } = optionTable(args);
   const checked: string[] = [];
   const positionalArgs: string[] = [];
+
+  // citty applies every --no-name after all other options, so that `--no-dry-run --dry-run`
+  // would be a real run. The last occurrence wins here instead, as in most tools.
+  const booleans = new Map<string, boolean>();
 
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
@@ -95,6 +119,13 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       const long = arg.startsWith("--");
       const equals = arg.indexOf("=");
       const name = arg.slice(long ? 2 : 1, equals >= 0 ? equals : undefined);
+      const negated = long ? negatedOption(options, name) : undefined;
+      if (negated !== undefined) {
+        if (equals >= 0) throw new UsageError(`${commandName}: option ${arg.slice(0, equals)} takes no value`);
+        booleans.set(negated.name, false);
+        continue;
+      }
+
       const spec = options.get(name);
       if (spec === undefined || (!long && name.length !== 1)) {
         throw new UsageError(`${commandName}: unknown option ${arg.split("=")[0]}`);
@@ -118,12 +149,18 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       } else if (!spec.takesValue && equals >= 0) {
         throw new UsageError(`${commandName}: option ${arg.slice(0, equals)} takes no value`);
       }
+      if (spec.negatable) {
+        booleans.set(spec.name, true);
+        continue;
+      }
       checked.push(arg);
       continue;
     }
 
     positionalArgs.push(arg);
   }
+
+  for (const [name, value] of booleans) checked.push(value ? `--${name}` : `--no-${name}`);
 
   if (positionalArgs.length > positionals) {
     throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals})`);
