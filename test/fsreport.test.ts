@@ -177,14 +177,29 @@ describe("fsreport figures", () => {
     expect(all.mailboxes).toBe(7);
   });
 
-  test("missing mailboxes directory reports zeros", () => {
+  test("missing mailboxes_dir is an error", () => {
     const root = makeTempDir();
     const ini = join(root, "chatmail.ini");
     writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: join(root, "missing") });
-    const result = runBinary(["fsreport", ini, "--json"]);
-    expect(result.exitCode).toBe(0);
-    expect(result.stderr).toBe(`warning: mailboxes directory ${join(root, "missing")} not found: reporting no mailboxes\n`);
-    const report = JSON.parse(result.stdout) as JsonReport;
+    const textfileDir = join(root, "metrics");
+    mkdirSync(textfileDir);
+
+    for (const output of [["--json"], ["--textfile", textfileDir, "--legacy-metrics", join(root, "legacy")]]) {
+      const result = runBinary(["fsreport", ini, ...output]);
+      expect(result.stderr).toBe(`error: cannot read mailboxes_dir ${join(root, "missing")}: not found\n`);
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toBe("");
+    }
+    expect(readdirSync(root).sort()).toEqual(["chatmail.ini", "metrics"]);
+    expect(readdirSync(textfileDir)).toEqual([]);
+  });
+
+  test("empty mailboxes_dir reports zeros", () => {
+    const root = makeTempDir();
+    const ini = join(root, "chatmail.ini");
+    mkdirSync(join(root, "mail"));
+    writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: join(root, "mail") });
+    const report = runJson([ini]);
     expect(report.mailboxes).toBe(0);
     expect(report.storage.extraPercent).toBe(100);
     expect(report.logins.active[0]!.percent).toBe(100);

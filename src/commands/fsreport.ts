@@ -5,7 +5,7 @@ import { statSync } from "node:fs";
 import { defineCommand } from "citty";
 
 import { DEFAULT_CHATMAIL_INI, readChatmailIni } from "../chatmail-ini.ts";
-import { CliError, describeError, errorCode, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
+import { CliError, describeError, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
 import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts";
 import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
 import { parseWholeNumber } from "../numbers.ts";
@@ -108,16 +108,13 @@ export const fsreportCommand = defineCommand({
     if (textfileTarget !== undefined) checkMetricsTarget(textfileTarget, protectedFiles);
     if (legacyTarget !== undefined) checkMetricsTarget(legacyTarget, protectedFiles);
 
+    // A missing directory is an error too: more often a typo in mailboxes_dir than a relay
+    // without deliveries yet, and a report of zeros would hide the typo on every dashboard.
     let names: string[];
     try {
       names = await listMailboxes(mailboxesDir);
     } catch (error) {
-      // Dovecot creates the mailboxes directory at the first delivery, so a new relay has none.
-      if (errorCode(error) !== "ENOENT") {
-        throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
-      }
-      logger.warn(`mailboxes directory ${displayPath(mailboxesDir)} not found: reporting no mailboxes`);
-      names = [];
+      throw new CliError(`cannot read mailboxes_dir ${displayPath(mailboxesDir)}: ${describeError(error)}`);
     }
     if (maxnum > 0) names = names.slice(0, maxnum);
 
