@@ -13,7 +13,7 @@
 
 import { type FileIdentity, readConfigFile } from "./config-file.ts";
 import { CliError, describeError } from "./errors.ts";
-import { decodeBytes, displayPath, rawFromUser } from "./raw-path.ts";
+import { decodeBytes, displayPath, displayText, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_CHATMAIL_INI = "/usr/local/lib/chatmaild/chatmail.ini";
 
@@ -59,10 +59,10 @@ export function parseIni(text: string): IniSections {
     if (first === "[") {
       let header = line;
       for (const char of COMMENT_CHARS) header = header.split(char)[0]!.trimEnd();
-      if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${line.trim()}`);
+      if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${displayText(line.trim())}`);
       const name = header.slice(1, -1);
       if (name === "") throw new IniParseError(lineNumber, "empty section name");
-      if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${name}]`);
+      if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${displayText(name)}]`);
       section = new Map();
       sections.set(name, section);
       lastKey = null;
@@ -87,13 +87,13 @@ export function parseIni(text: string): IniSections {
       value = line.slice(equals + 1).trim();
     } else {
       const colon = line.indexOf(": ");
-      if (colon < 0) throw new IniParseError(lineNumber, `unexpected line: ${line}`);
+      if (colon < 0) throw new IniParseError(lineNumber, `unexpected line: ${displayText(line)}`);
       key = line.slice(0, colon).trim();
       value = line.slice(colon + 2).trim();
     }
 
-    if (section === null) throw new IniParseError(lineNumber, `key ${key} outside of any section`);
-    if (section.has(key)) throw new IniParseError(lineNumber, `duplicate key ${key}`);
+    if (section === null) throw new IniParseError(lineNumber, `key ${displayText(key)} outside of any section`);
+    if (section.has(key)) throw new IniParseError(lineNumber, `duplicate key ${displayText(key)}`);
     section.set(key, value);
     lastKey = key;
   }
@@ -164,14 +164,14 @@ export function readChatmailIni(path: string): ChatmailConfig {
   const sizeText = params.get("max_mailbox_size") || "500M";
   const maxMailboxSize = parseMailboxSize(sizeText);
   if (maxMailboxSize === undefined) {
-    throw new CliError(`${displayedPath}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
+    throw new CliError(`${displayedPath}: invalid max_mailbox_size "${displayText(sizeText)}": expected a size such as 500M or 2G`);
   }
 
   const daysText = params.get("delete_inactive_users_after") || "90";
   const deleteInactiveUsersAfter = /^\d{1,6}$/.test(daysText) ? Number(daysText) : Number.NaN;
   if (!Number.isSafeInteger(deleteInactiveUsersAfter)) {
     throw new CliError(
-      `${displayedPath}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
+      `${displayedPath}: invalid delete_inactive_users_after "${displayText(daysText)}": expected a whole number of days`,
     );
   }
 
