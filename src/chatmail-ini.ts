@@ -111,6 +111,8 @@ export interface ChatmailConfig {
   mailboxesDir: string;
   /** max_mailbox_size in bytes. */
   maxMailboxSize: number;
+  /** max_mailbox_size as written in the file, such as "100M", for messages. */
+  maxMailboxSizeText: string;
   /** delete_inactive_users_after in days. */
   deleteInactiveUsersAfter: number;
 }
@@ -175,5 +177,13 @@ export function readChatmailIni(path: string): ChatmailConfig {
     );
   }
 
-  return { path, identity, mailDomain, mailboxesDir, maxMailboxSize, deleteInactiveUsersAfter };
+  return {
+    path,
+    identity,
+    mailDomain,
+    mailboxesDir,
+    maxMailboxSize,
+    maxMailboxSizeText: sizeText.trim(),
+    deleteInactiveUsersAfter,
+  };
 }

@@ -220,6 +220,32 @@ describe("fsreport summary", () => {
     expect(lines).toContain("active in last  10 days: 2 (40.00%)");
     expect(lines).toContain("active in last 150 days: 4 (80.00%)");
   });
+  test("one of each in singular, ini's size text", () => {
+    const root = makeTempDir();
+    const mailboxesDir = join(root, "mail");
+    const mailbox = join(mailboxesDir, "solo@example.org");
+    makeMaildir(mailbox);
+    const now = nowSeconds();
+    writeFileAt(join(mailbox, "cur", messageName(now, 1, 200 * MIB, "S")), 2000, now);
+    writeFileAt(join(mailbox, "maildirsize"), 20, now);
+    writeFileAt(join(mailbox, "password"), 80, now - 2 * DAY_SECONDS);
+    const ini = join(root, "chatmail.ini");
+    writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: mailboxesDir, max_mailbox_size: "100M" });
+
+    const result = runBinary(["fsreport", ini]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toBe(`## Storage of 1 mailbox in ${mailboxesDir}`);
+    expect(lines).toContain("messages:          2.00K in 1 file");
+    expect(lines).toContain("extra files:       0.10K in 2 files (4.76% of total)");
+    expect(lines).toContain("over quota:       1 mailbox above max_mailbox_size 100M");
+    expect(lines).toContain("at least  0.00K:  2.00K (100.00%) in 1 message");
+    expect(lines).toContain("at least   102K:  0.00K (0.00%) in 0 messages");
+    expect(lines).toContain("accounts with a login: 1");
+    expect(lines).toContain("active in last   1 day:  0 (0.00%)");
+    expect(lines).toContain("active in last  10 days: 1 (100.00%)");
+    expect(lines.some((line) => /^Walked 1 mailbox in \d+\.\d\d seconds\.$/.test(line))).toBe(true);
+  });
 });
 
 describe("fsreport bucket edges", () => {
@@ -397,10 +423,17 @@ describe("fsreport textfile", () => {
   });
 
   test("missing directory of the textfile", () => {
-    const path = join(makeTempDir(), "missing", "fsreport.prom");
+    const dir = makeTempDir();
+    const path = join(dir, "missing", "fsreport.prom");
     const result = runBinary(["fsreport", tree.ini, "--textfile", path]);
     expect(result.stderr).toBe(`error: cannot write ${path}: not found\n`);
     expect(result.exitCode).toBe(1);
+
+    // A trailing slash names a directory to write fsreport.prom into.
+    const withSlash = runBinary(["fsreport", tree.ini, "--textfile", `${dir}/missing/`]);
+    expect(withSlash.stderr).toBe(`error: cannot write ${dir}/missing/: not found\n`);
+    expect(withSlash.exitCode).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 

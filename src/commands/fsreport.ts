@@ -10,7 +10,7 @@ import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts"
 import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
 import { parseWholeNumber } from "../numbers.ts";
 import { createProgress } from "../progress.ts";
-import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
+import { displayPath, displayText, rawFromUser, toFsPath } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
 import { DAY_SECONDS, StorageReport } from "../storage-report.ts";
 import { formatLegacyMetrics, formatSummary, formatTextfile, reportJson, type RunInfo } from "../storage-report-output.ts";
@@ -144,6 +144,7 @@ export const fsreportCommand = defineCommand({
       startedAt,
       durationSeconds: Math.round((Date.now() / 1000 - startedAt) * 1000) / 1000,
       mailboxesDir: displayPath(mailboxesDir),
+      maxMailboxSizeText: displayText(config.maxMailboxSizeText),
     };
 
     const files: (MetricsTarget & { content: string })[] = [];
