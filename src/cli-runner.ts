@@ -51,12 +51,23 @@ export interface OptionalValue {
   optionalValue: { valueWhenAlone: string };
 }
 
-function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positionals: number } {
+/** A positional argument: the name that help and messages show, and whether it must be given. */
+interface PositionalSpec {
+  name: string;
+  required: boolean;
+}
+
+/** Returns the name of a positional argument for help and messages: its value hint, such as TARGET_MB. */
+function positionalName(name: string, def: ArgsDef[string]): string {
+  return ("valueHint" in def && def.valueHint) || name.toUpperCase();
+}
+
+function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positionals: PositionalSpec[] } {
   const options = new Map<string, OptionSpec>();
-  let positionals = 0;
+  const positionals: PositionalSpec[] = [];
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") {
-      positionals++;
+      positionals.push({ name: positionalName(name, def), required: def.required !== false && def.default === undefined });
       continue;
     }
     const valueWhenAlone = "optionalValue" in def ? (def as Partial<OptionalValue>).optionalValue?.valueWhenAlone : undefined;
@@ -162,16 +173,37 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
 
   for (const [name, value] of booleans) checked.push(value ? `--${name}` : `--no-${name}`);
 
-  if (positionalArgs.length > positionals) {
-    throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals})`);
+  if (positionalArgs.length > positionals.length) {
+    throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals.length})`);
   }
+  const missing = positionals.slice(positionalArgs.length).find((positional) => positional.required);
+  if (missing !== undefined) throw new UsageError(`${commandName}: missing argument ${missing.name}`);
   return positionalArgs.length === 0 ? checked : [...checked, "--", ...positionalArgs];
 }
 
-/** Renders citty's help text, without colors unless stdout is a terminal. */
+/**
+ * Returns the arguments as help shows them: citty names a positional argument after its key
+ * and adds the value hint (`TARGET=<TARGET_MB>`), so each one is renamed to its hint instead.
+ */
+function argsForHelp(args: ArgsDef): ArgsDef {
+  const shown: ArgsDef = {};
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === "positional") {
+      shown[positionalName(name, def)] = { ...def, valueHint: undefined };
+    } else {
+      shown[name] = def;
+    }
+  }
+  return shown;
+}
+
+/** Renders citty's help text, without colors unless stdout is a terminal, and without trailing blanks. */
 async function usageText(command: CommandDef<ArgsDef>, parent?: CommandDef<ArgsDef>): Promise<string> {
-  const text = await renderUsage(command, parent);
-  return process.stdout.isTTY ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  const args = (command.args ?? {}) as ArgsDef;
+  const text = await renderUsage({ ...command, args: argsForHelp(args) }, parent);
+  const plain = process.stdout.isTTY ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  // citty pads every column to the widest entry, also in the last column.
+  return plain.replace(/[ \t]+((?:\x1b\[[0-9;]*m)*)$/gm, "$1");
 }
 
 function mainCommand(program: Program): CommandDef<ArgsDef> {
@@ -231,9 +263,10 @@ export async function runSubcommand(
     try {
       args = parseArgs(checkedArgs, argsDef) as Record<string, unknown>;
     } catch (error) {
-      // citty's parse errors (a missing positional, an enum value outside its options) are usage errors.
+      // checkArguments() catches what citty would reject, such as a missing positional argument.
+      // Anything citty still rejects is a usage error too, in lowercase like the other messages.
       const message = error instanceof Error ? error.message.replace(/\x1b\[[0-9;]*m/g, "") : String(error);
-      throw new UsageError(`${program.name} ${name}: ${message}`);
+      throw new UsageError(`${program.name} ${name}: ${message.charAt(0).toLowerCase()}${message.slice(1)}`);
     }
     return await subcommand.run({ args, rawArgs: checkedArgs });
   } catch (error) {

@@ -28,8 +28,8 @@ const BEFORE = treeOf(root);
 type Case = [args: string[], exitCode: number, culprit: string];
 
 const QUOTA_EXPIRE: Case[] = [
-  [[], 2, "Missing required positional argument"],
-  [["5"], 2, "Missing required positional argument: MAILBOX"],
+  [[], 2, "chatmail-maildir quota-expire: missing argument TARGET_MB"],
+  [["5"], 2, "chatmail-maildir quota-expire: missing argument MAILBOX"],
   [["", MAILBOX], 2, 'invalid TARGET_MB ""'],
   [["5", ""], 2, "missing MAILBOX"],
   [["-1", MAILBOX], 2, 'invalid TARGET_MB "-1"'],
