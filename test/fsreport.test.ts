@@ -598,6 +598,13 @@ describe("fsreport command line", () => {
     }
   });
 
+  test("--days and --min-login-age accept 36500", () => {
+    const report = runJson([tree.ini, "--days", "36500", "--min-login-age", "36500"]);
+    expect(report.mailboxes).toBe(7);
+    // Every last login lies after the reference date, so no mailbox counts in the size classes.
+    expect(report.sizeClasses[0]!.count).toBe(0);
+  });
+
   test("settings file sets defaults, command line wins", () => {
     const settings = join(makeTempDir(), "settings.toml");
     writeFileSync(settings, '[fsreport]\nmin-login-age = 7\nmdir = "cur"\n');

@@ -152,7 +152,7 @@ describe("broken settings file", () => {
     ["float for an integer", ["fsreport"], "[fsreport]\nmaxnum = 1.5\n", (file) => `${file}: fsreport.maxnum must be of type integer, not number`],
     ["string for a boolean", ["expire-inactive", "--remove"], '[expire-inactive]\njson = "yes"\n', (file) => `${file}: expire-inactive.json must be of type boolean, not string`],
     ["negative integer", ["fsreport"], "[fsreport]\ndays = -5\n", (file) => `${file}: invalid fsreport.days "-5": expected a whole number, 0 or more`],
-    ["integer beyond the maximum", ["fsreport"], "[fsreport]\nmin-login-age = 100001\n", (file) => `${file}: invalid fsreport.min-login-age 100001: the maximum is 100000`],
+    ["integer beyond the maximum", ["fsreport"], "[fsreport]\nmin-login-age = 36501\n", (file) => `${file}: invalid fsreport.min-login-age 36501: the maximum is 36500`],
     ["fraction above 1", ["expire-inactive", "--remove"], "[expire-inactive]\nmax-fraction = 2.5\n", (file) => `${file}: invalid expire-inactive.max-fraction 2.5: the maximum is 1`],
     ["unknown policy", ["quota-expire", "0"], '[quota-expire]\npolicy = "newest"\n', (file) => `${file}: invalid quota-expire.policy "newest"`],
     ["empty textfile path", ["fsreport"], '[fsreport]\ntextfile = ""\n', (file) => `${file}: invalid fsreport.textfile: the path is empty`],

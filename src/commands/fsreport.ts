@@ -8,7 +8,7 @@ import { DEFAULT_CHATMAIL_INI, readChatmailIni } from "../chatmail-ini.ts";
 import { CliError, describeError, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
 import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts";
 import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
-import { parseWholeNumber } from "../numbers.ts";
+import { MAX_DAYS, parseWholeNumber } from "../numbers.ts";
 import { createProgress } from "../progress.ts";
 import { displayPath, displayText, rawFromUser, toFsPath } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
@@ -19,9 +19,6 @@ import { commonArgs, resolveOptions } from "./common.ts";
 export const DEFAULT_LEGACY_METRICS_FILE = "/var/www/html/metrics";
 const TEXTFILE_NAME_IN_DIRECTORY = "fsreport.prom";
 const MDIR_CHOICES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
-
-/** Largest --days and --min-login-age accepted: about 270 years, far past any mailbox. */
-const MAX_DAYS = 100_000;
 
 const SETTINGS_SCHEMA: SettingsSchema = {
   verbose: "boolean",
