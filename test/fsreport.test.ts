@@ -438,7 +438,7 @@ describe("fsreport textfile", () => {
 });
 
 describe("fsreport metrics file guard", () => {
-  /** A chatmail.ini for `tree` whose first line would pass for a metrics file. */
+  /** Writes a chatmail.ini for `tree` whose first line would pass for a metrics file. */
   function iniStartingWithHelp(dir: string): string {
     const ini = join(dir, "chatmail.ini");
     writeFileSync(ini, `# HELP looks like metrics\n${readFileSync(tree.ini, "utf8")}`);
