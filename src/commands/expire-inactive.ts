@@ -17,7 +17,7 @@ import {
 } from "../inactive-mailboxes.ts";
 import type { Logger } from "../log.ts";
 import { listMailboxes } from "../maildir.ts";
-import { parseDecimal, parseWholeNumber } from "../numbers.ts";
+import { MAX_DAYS, parseDecimal, parseWholeNumber } from "../numbers.ts";
 import { createProgress, NO_PROGRESS, type Progress } from "../progress.ts";
 import { displayPath, rawFromUser } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
@@ -98,7 +98,7 @@ function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
 }
 
 function parseRunOptions(args: Record<string, unknown>, { options, check }: ResolvedOptions): RunOptions {
-  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days");
+  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days", MAX_DAYS);
   const maxnum = check("maxnum", (value, name) => (value === undefined ? undefined : parseWholeNumber(value as string | number, name)));
   const maxFraction = check("max-fraction", (value, name) =>
     value === undefined ? DEFAULT_MAX_FRACTION : parseDecimal(value as string | number, name, 1),
