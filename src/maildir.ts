@@ -356,11 +356,56 @@ export function countsTowardQuota(message: MessageFile): boolean {
   return message.subdir !== "tmp" && isQuotaFolder(message.folder);
 }
 
+/** Returns the base name of a message file: the unique part before the `:2,` flags. */
+function messageBaseName(name: string): string {
+  const infoAt = name.indexOf(":2,");
+  return infoAt >= 0 ? name.slice(0, infoAt) : name;
+}
+
+/**
+ * Finds the new/ files whose message is also in cur/ of the same folder under the same base name.
+ * Dovecot moves a message from new/ to cur/ by a rename, so a walk that reads both directories
+ * meanwhile can see the message twice. Only the cur/ file is then counted and removed.
+ */
+function findNewCopiesInCur(messages: readonly MessageFile[]): Set<MessageFile> {
+  const copies = new Set<MessageFile>();
+
+  // Base names of the new/ messages by folder. A mailbox with nothing in new/ costs one pass.
+  const newByFolder = new Map<string, Map<string, MessageFile>>();
+  for (const message of messages) {
+    if (message.subdir !== "new" || !isQuotaFolder(message.folder)) continue;
+    let bases = newByFolder.get(message.folder);
+    if (bases === undefined) {
+      bases = new Map();
+      newByFolder.set(message.folder, bases);
+    }
+    bases.set(messageBaseName(message.name), message);
+  }
+  if (newByFolder.size === 0) return copies;
+
+  for (const message of messages) {
+    if (message.subdir !== "cur") continue;
+    const copy = newByFolder.get(message.folder)?.get(messageBaseName(message.name));
+    if (copy !== undefined) copies.add(copy);
+  }
+  return copies;
+}
+
+/**
+ * Returns the messages that count toward Dovecot's quota, each message once: the files in cur/
+ * and new/ of the quota folders, without a new/ file whose message the walk also saw in cur/.
+ */
+export function quotaMessages(messages: readonly MessageFile[]): MessageFile[] {
+  const newCopies = findNewCopiesInCur(messages);
+  return messages.filter((message) => countsTowardQuota(message) && !newCopies.has(message));
+}
+
 /** Sums the quota usage of a mailbox as Dovecot's maildir quota counts it, in bytes. */
 export function quotaUsage(messages: readonly MessageFile[]): number {
+  const newCopies = findNewCopiesInCur(messages);
   let total = 0;
   for (const message of messages) {
-    if (countsTowardQuota(message)) total += message.quotaSize;
+    if (countsTowardQuota(message) && !newCopies.has(message)) total += message.quotaSize;
   }
   return total;
 }

@@ -5,7 +5,7 @@
 
 import { describeError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, walkMailbox } from "./maildir.ts";
+import { isQuotaFolder, type MessageFile, quotaMessages, quotaUsage, walkMailbox } from "./maildir.ts";
 import { MailboxDirectory, type RemoveOutcome } from "./mailbox-directory.ts";
 import { displayPath } from "./raw-path.ts";
 
@@ -34,7 +34,7 @@ export interface TrimResult {
   usageAfter: number;
   removedMessages: number;
   removedBytes: number;
-  /** Messages that vanished before they could be removed. Their size left the usage anyway. */
+  /** Message files gone from their name when their removal came: expunged, or renamed and counted again. */
   vanishedMessages: number;
   staleTmpFiles: number;
   staleTmpBytes: number;
@@ -170,31 +170,41 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
   }
 }
 
+/**
+ * Max removal rounds in one run. A round after the first runs only when the recount after the
+ * previous one finds the mailbox still over its target.
+ */
+const MAX_ROUNDS = 3;
+
 async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions): Promise<TrimResult> {
   const { logger, label } = options;
   const mailboxPath = mailbox.path;
-  let errors = 0;
-
-  const contents = await walkMailbox(mailboxPath, {
-    statMessages: true,
-    onError: (path, error) => {
-      errors++;
-      logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
-    },
-  });
-
-  const usageBefore = quotaUsage(contents.messages);
   const result: TrimResult = {
-    usageBefore,
-    usageAfter: usageBefore,
+    usageBefore: 0,
+    usageAfter: 0,
     removedMessages: 0,
     removedBytes: 0,
     vanishedMessages: 0,
     staleTmpFiles: 0,
     staleTmpBytes: 0,
     keptRecent: 0,
-    errors,
+    errors: 0,
   };
+  // The recounts meet the unreadable directories of the first walk again, so each path is
+  // reported and counted once.
+  const unreadablePaths = new Set<string>();
+  const onError = (path: string, error: unknown) => {
+    if (unreadablePaths.has(path)) return;
+    unreadablePaths.add(path);
+    result.errors++;
+    logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
+  };
+
+  const contents = await walkMailbox(mailboxPath, { statMessages: true, onError });
+
+  const usageBefore = quotaUsage(contents.messages);
+  result.usageBefore = usageBefore;
+  result.usageAfter = usageBefore;
   if (usageBefore <= options.targetBytes) {
     if (!options.dryRun) await removeStaleMaildirsize(mailbox, usageBefore, options, result);
     return result;
@@ -222,63 +232,34 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
     if (verbose) logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
   }
 
-  const recentAfter = options.nowMs - options.keepRecentMs;
-  const candidates: MessageFile[] = [];
-  for (const message of contents.messages) {
-    if (!countsTowardQuota(message)) continue;
-    if (options.keepRecentMs > 0 && message.mtimeMs > recentAfter) {
-      result.keptRecent++;
-      continue;
-    }
-    candidates.push(message);
-  }
-
+  let messages = contents.messages;
   let usage = usageBefore;
   const foldersWithRemovals = new Set<string>();
-  const order = sortForRemoval(candidates, options.policy, options.nowMs);
-  let next = 0;
-  while (usage > options.targetBytes && next < order.length) {
-    // Take the messages that reach the target if all of them go, and remove them concurrently.
-    // A failed removal leaves its size in the usage, so the next round takes further messages.
-    const batch: MessageFile[] = [];
-    let planned = usage;
-    while (planned > options.targetBytes && next < order.length) {
-      const message = order[next++]!;
-      batch.push(message);
-      planned -= message.quotaSize;
-    }
+  for (let round = 1; ; round++) {
+    const attempted = await removeInPolicyOrder(mailbox, messages, usage, options, result, foldersWithRemovals);
+    usage = attempted.usage;
+    if (options.dryRun || attempted.count === 0) break;
 
-    const paths = batch.map(messagePath);
-    const outcomes: RemoveOutcome[] = options.dryRun ? paths.map(() => "removed") : await removeFiles(mailbox, paths);
+    // The figures above assume that the walk saw every message under its current name. Dovecot
+    // renames files meanwhile (new/ to cur/, flag changes), so an unlink can miss a message
+    // that still exists, and readdir can skip a file renamed during it. A recount of the names
+    // shows what is left. No further round follows an error: the run reports the failure
+    // rather than removing more messages in its place.
+    usage = quotaUsage((await walkMailbox(mailboxPath, { onError })).messages);
+    if (usage <= options.targetBytes || result.errors > 0 || round === MAX_ROUNDS) break;
 
-    for (let i = 0; i < batch.length; i++) {
-      const message = batch[i]!;
-      const outcome = outcomes[i];
-      if (outcome === "vanished") {
-        // Gone already (expunged or moved by Dovecot): it no longer uses quota either way.
-        usage -= message.quotaSize;
-        result.vanishedMessages++;
-        continue;
-      }
-      if (outcome !== "removed") {
-        result.errors++;
-        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome!.error)}`);
-        continue;
-      }
-
-      usage -= message.quotaSize;
-      result.removedMessages++;
-      result.removedBytes += message.quotaSize;
-      foldersWithRemovals.add(message.folder);
-      if (verbose) logger.detail(`${label}: ${verb} ${displayPath(paths[i]!)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
-    }
+    messages = (await walkMailbox(mailboxPath, { statMessages: true, onError })).messages;
+    usage = quotaUsage(messages);
+    if (result.errors > 0) break;
   }
   result.usageAfter = usage;
   if (usage <= options.targetBytes) result.keptRecent = 0;
 
   if (result.removedMessages > 0 && !options.dryRun) {
-    // Dovecot trusts maildirsize and the sizes cached in dovecot.index.cache. When they are
-    // missing, it recounts the mailbox from the message files.
+    // Dovecot trusts maildirsize and recounts the quota from the message files only when it is
+    // missing. dovecot.index.cache contains cached fields (sizes, headers) of a folder's messages,
+    // and until Dovecot syncs the folder and notices the removed files, it refers to messages
+    // that are gone. Dovecot creates a new cache file when the old one is missing.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) {
       let stats;
@@ -301,4 +282,74 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   }
 
   return result;
+}
+
+/**
+ * Removes messages in policy order until `usage` is at or below the target, and adds the
+ * outcomes to `result`. Returns the usage that remains by these figures and the number of
+ * removals attempted.
+ */
+async function removeInPolicyOrder(
+  mailbox: MailboxDirectory,
+  messages: readonly MessageFile[],
+  usageBefore: number,
+  options: TrimOptions,
+  result: TrimResult,
+  foldersWithRemovals: Set<string>,
+): Promise<{ usage: number; count: number }> {
+  const { logger, label } = options;
+  const verb = options.dryRun ? "would remove" : "removed";
+  const verbose = logger.verbosity === "verbose";
+
+  const recentAfter = options.nowMs - options.keepRecentMs;
+  const candidates: MessageFile[] = [];
+  result.keptRecent = 0;
+  for (const message of quotaMessages(messages)) {
+    if (options.keepRecentMs > 0 && message.mtimeMs > recentAfter) {
+      result.keptRecent++;
+      continue;
+    }
+    candidates.push(message);
+  }
+
+  let usage = usageBefore;
+  const order = sortForRemoval(candidates, options.policy, options.nowMs);
+  let next = 0;
+  while (usage > options.targetBytes && next < order.length) {
+    // Take the messages that reach the target if all of them go, and remove them concurrently.
+    // A failed removal leaves its size in the usage, so the next batch takes further messages.
+    const batch: MessageFile[] = [];
+    let planned = usage;
+    while (planned > options.targetBytes && next < order.length) {
+      const message = order[next++]!;
+      batch.push(message);
+      planned -= message.quotaSize;
+    }
+
+    const paths = batch.map(messagePath);
+    const outcomes: RemoveOutcome[] = options.dryRun ? paths.map(() => "removed") : await removeFiles(mailbox, paths);
+
+    for (let i = 0; i < batch.length; i++) {
+      const message = batch[i]!;
+      const outcome = outcomes[i];
+      if (outcome === "vanished") {
+        // Gone under this name: expunged, or renamed by Dovecot, which the recount finds.
+        usage -= message.quotaSize;
+        result.vanishedMessages++;
+        continue;
+      }
+      if (outcome !== "removed") {
+        result.errors++;
+        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome!.error)}`);
+        continue;
+      }
+
+      usage -= message.quotaSize;
+      result.removedMessages++;
+      result.removedBytes += message.quotaSize;
+      foldersWithRemovals.add(message.folder);
+      if (verbose) logger.detail(`${label}: ${verb} ${displayPath(paths[i]!)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+    }
+  }
+  return { usage, count: next };
 }

@@ -12,7 +12,7 @@
  * window edge can land on the other side.
  */
 
-import { countsTowardQuota, type Mailbox, type MessageSubdir } from "./maildir.ts";
+import { type Mailbox, type MessageSubdir, quotaUsage } from "./maildir.ts";
 
 export const DAY_SECONDS = 86_400;
 
@@ -115,11 +115,9 @@ export class StorageReport {
     // Size classes show what removing the mail of long-inactive accounts would free.
     const inSizeClasses = lastLogin !== null && lastLogin <= now - minLoginAgeDays * DAY_SECONDS;
 
-    let quotaUsage = 0;
     for (const message of contents.messages) {
       this.messageBytes += message.diskSize;
       this.messageCount++;
-      if (countsTowardQuota(message)) quotaUsage += message.quotaSize;
 
       if (!inSizeClasses || (mdir !== undefined && message.subdir !== mdir)) continue;
       for (const sizeClass of this.sizeClasses) {
@@ -129,7 +127,8 @@ export class StorageReport {
       }
     }
 
-    this.quotaBytes += quotaUsage;
-    if (quotaUsage > maxMailboxSize) this.mailboxesOverQuota++;
+    const usage = quotaUsage(contents.messages);
+    this.quotaBytes += usage;
+    if (usage > maxMailboxSize) this.mailboxesOverQuota++;
   }
 }

@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { sortForRemoval } from "../src/quota-trim.ts";
+import type { Logger } from "../src/log.ts";
+import { sortForRemoval, trimMailbox, type TrimOptions } from "../src/quota-trim.ts";
 import type { MessageFile } from "../src/maildir.ts";
 import { BINARY, makeMaildir, makeTempDir, messageName, nowSeconds, REPO_ROOT, runBinary, writeFileAt } from "./helpers.ts";
 
@@ -180,6 +181,30 @@ describe("quota-expire usage", () => {
     expect(fields.usage_after).toBe("0");
   });
 
+  test("message in new/ and cur/ counts once", () => {
+    const now = nowSeconds();
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "recent", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ], now);
+    // The state that a walk reads while Dovecot moves a message from new/ to cur/: a file in each.
+    const moved = messageName(now - 2 * DAY, "moved", MIB);
+    writeFileAt(join(mailbox, "new", moved), 10, now - 2 * DAY);
+    writeFileAt(join(mailbox, "cur", `${moved}:2,S`), 10, now - 2 * DAY);
+
+    const result = runBinary(["quota-expire", "2", mailbox]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(true);
+    expect(exists(mailbox, `new/${moved}`)).toBe(true);
+    expect(exists(mailbox, `cur/${moved}:2,S`)).toBe(true);
+
+    const fields = resultFields(result.stderr);
+    expect(fields.usage_before).toBe(String(3 * MIB));
+    expect(fields.removed).toBe("1");
+    expect(fields.usage_after).toBe(String(2 * MIB));
+  });
+
   test("folders outside Maildir++ are neither counted nor removed", () => {
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "inbox", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
@@ -287,6 +312,146 @@ describe("sortForRemoval ties", () => {
       NOW_MS,
     );
     expect(order.map((m) => m.name)).toEqual(["oldest", "large", "small", "newest"]);
+  });
+});
+
+/**
+ * Creates a verbose logger that records its lines and calls `onDetail` for each per-file line.
+ * Tests use it to change the mailbox at a known step of a run, as Dovecot or a client can.
+ */
+function recordingLogger(onDetail: (line: string) => void = () => {}): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    verbosity: "verbose",
+    detail(message) {
+      lines.push(message);
+      onDetail(message);
+    },
+    info: (message) => lines.push(message),
+    warn: (message) => lines.push(`warning: ${message}`),
+    error: (message) => lines.push(`error: ${message}`),
+  };
+}
+
+function trimOptions(targetBytes: number, logger: Logger, extra: Partial<TrimOptions> = {}): TrimOptions {
+  return { targetBytes, policy: "size-age", keepRecentMs: 0, dryRun: false, nowMs: Date.now(), label: "mailbox", logger, ...extra };
+}
+
+describe("trimMailbox recount", () => {
+  test("message renamed after the walk is removed in a second round", async () => {
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "mid", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+      { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
+    ]);
+    // Stale tmp files go after the walk and before any message, so their line marks the moment
+    // at which a client flags the oldest message: Dovecot renames :2,S to :2,FS.
+    const flagged = paths[0]!.replace(/:2,S$/, ":2,FS");
+    const logger = recordingLogger((line) => {
+      if (line.includes("stale tmp file")) renameSync(join(mailbox, paths[0]!), join(mailbox, flagged));
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger));
+
+    expect(result.errors).toBe(0);
+    expect(result.vanishedMessages).toBe(1);
+    expect(result.removedMessages).toBe(1);
+    expect(result.usageBefore).toBe(3 * MIB);
+    expect(result.usageAfter).toBe(2 * MIB);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, flagged)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(true);
+    expect(exists(mailbox, paths[2]!)).toBe(true);
+    expect(logger.lines).toContain(`mailbox: removed ${flagged} (${MIB} bytes, 3.0 days old)`);
+  });
+
+  test("message the walk missed is counted afterwards", async () => {
+    const now = nowSeconds();
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "mid", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+      { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
+    ], now);
+    // A message that readdir skipped while it was renamed: it appears in cur/ after the walk.
+    const missed = join("cur", messageName(now - 4 * DAY, "missed", MIB, "S"));
+    const logger = recordingLogger((line) => {
+      if (line.includes("stale tmp file")) writeFileAt(join(mailbox, missed), 10, now - 4 * DAY);
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger));
+
+    expect(result.errors).toBe(0);
+    expect(result.removedMessages).toBe(2);
+    expect(result.usageBefore).toBe(3 * MIB);
+    expect(result.usageAfter).toBe(2 * MIB);
+    expect(exists(mailbox, missed)).toBe(false);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(true);
+    expect(exists(mailbox, paths[2]!)).toBe(true);
+  });
+
+  test("at most three rounds", async () => {
+    const now = nowSeconds();
+    const { mailbox } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "a", size: MIB, diskSize: 10, ageSeconds: 5 * DAY },
+      { unique: "b", size: MIB, diskSize: 10, ageSeconds: 4 * DAY },
+    ], now);
+    // Each removal is followed by a delivery, so every recount finds the mailbox over target.
+    let deliveries = 0;
+    const logger = recordingLogger((line) => {
+      if (!line.startsWith("mailbox: removed ")) return;
+      deliveries++;
+      const time = now - 10 * HOUR + deliveries * HOUR;
+      writeFileAt(join(mailbox, "new", messageName(time, `delivery${deliveries}`, MIB)), 10, time);
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger));
+
+    expect(result.errors).toBe(0);
+    expect(result.removedMessages).toBe(3);
+    expect(result.usageAfter).toBe(2 * MIB);
+    expect(readdirSync(join(mailbox, "cur"))).toEqual([]);
+    expect(readdirSync(join(mailbox, "new")).sort()).toEqual([
+      messageName(now - 8 * HOUR, "delivery2", MIB),
+      messageName(now - 7 * HOUR, "delivery3", MIB),
+    ]);
+  });
+
+  test("no further round after an error", async () => {
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "a", size: MIB, diskSize: 10, ageSeconds: 5 * DAY },
+      { folder: ".DeltaChat", unique: "b", size: MIB, diskSize: 10, ageSeconds: 4 * DAY },
+      { unique: "c", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "recent", size: MIB, diskSize: 10, ageSeconds: HOUR },
+      { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
+    ]);
+    // After the walk, a client flags message a, and .DeltaChat/cur becomes a file, so removing
+    // b fails. The recount then finds a under its new name, over the target.
+    const flagged = paths[0]!.replace(/:2,S$/, ":2,FS");
+    const logger = recordingLogger((line) => {
+      if (!line.includes("stale tmp file")) return;
+      renameSync(join(mailbox, paths[0]!), join(mailbox, flagged));
+      renameSync(join(mailbox, ".DeltaChat", "cur"), join(mailbox, ".DeltaChat", "cur-moved"));
+      writeFileSync(join(mailbox, ".DeltaChat", "cur"), "");
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger, { keepRecentMs: 2 * HOUR * 1000 }));
+
+    expect(result.errors).toBe(1);
+    expect(result.vanishedMessages).toBe(1);
+    expect(result.removedMessages).toBe(1);
+    expect(result.usageAfter).toBe(2 * MIB);
+    expect(exists(mailbox, flagged)).toBe(true);
+    expect(exists(mailbox, paths[2]!)).toBe(false);
+    expect(exists(mailbox, paths[3]!)).toBe(true);
+    expect(logger.lines.filter((line) => line.startsWith("error: "))).toEqual([
+      "error: mailbox: cannot remove .DeltaChat/cur/" +
+        paths[1]!.slice(".DeltaChat/cur/".length) +
+        ": .DeltaChat/cur is no longer a directory of the mailbox (a symbolic link or file took its place)",
+    ]);
   });
 });
 
@@ -542,6 +707,84 @@ function makeTooDeepDirectory(dir: string, scratch: string): void {
   mkdirSync(join(scratch, half), { recursive: true });
   renameSync(join(scratch, component), join(dir, half, "x"));
 }
+
+describe("quota-expire MAILBOX checks", () => {
+  test("mailboxes directory as MAILBOX is rejected", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    makeMailbox(mailboxes, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    writeMessage(join(mailboxes, ".snapshot"), { unique: "snapshot", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    const before = listTree(mailboxes);
+
+    const result = runBinary(["quota-expire", "0", mailboxes]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(
+      `error: mailbox ${mailboxes}: looks like a mailboxes directory (it contains a@example.org): ` +
+        "give the path of one mailbox, or use --sweep to trim every mailbox in it\n",
+    );
+    expect(listTree(mailboxes)).toEqual(before);
+  });
+
+  test("mailboxes directory with cur/ is rejected", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    makeMailbox(mailboxes, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    writeMessage(mailboxes, { unique: "stray", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    const before = listTree(mailboxes);
+
+    const result = runBinary(["quota-expire", "0", mailboxes]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toStartWith(`error: mailbox ${mailboxes}: looks like a mailboxes directory (it contains a@example.org): `);
+    expect(listTree(mailboxes)).toEqual(before);
+  });
+
+  test("directory without cur/ or new/ is rejected", () => {
+    const dir = join(makeTempDir(), "example.org");
+    writeMessage(join(dir, ".snapshot"), { unique: "snapshot", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    writeMessage(join(dir, ".Trash"), { subdir: "new", unique: "trash", size: MIB, diskSize: 10, ageSeconds: 9 * DAY }, nowSeconds());
+    mkdirSync(join(dir, "tmp"));
+    writeFileSync(join(dir, "cur"), "a file, not a directory");
+    const before = listTree(dir);
+
+    const result = runBinary(["quota-expire", "0", dir]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(`error: mailbox ${dir}: not a Maildir: it has no cur/ or new/ directory\n`);
+    expect(listTree(dir)).toEqual(before);
+  });
+
+  test("@ in a folder or file name is allowed", () => {
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "inbox", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { folder: ".from@example.org", unique: "folder", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
+    ]);
+    writeFileSync(join(mailbox, "notes@example.org"), "not a mailbox");
+
+    const result = runBinary(["quota-expire", "0", mailbox]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(false);
+    expect(exists(mailbox, "notes@example.org")).toBe(true);
+    expect(resultFields(result.stderr).removed).toBe("2");
+  });
+
+  test("--sweep skips a directory without cur/ or new/", () => {
+    const mailboxes = join(makeTempDir(), "example.org");
+    const specs: MessageSpec[] = [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ];
+    const trimmed = makeMailbox(mailboxes, "a@example.org", specs);
+    const skipped = join(mailboxes, "b@example.org");
+    writeMessage(join(skipped, ".DeltaChat"), specs[0]!, nowSeconds());
+    const skippedBefore = listTree(skipped);
+
+    const result = runBinary(["quota-expire", "--sweep", "-v", "1", mailboxes]);
+    expect(result.exitCode).toBe(0);
+    expect(exists(trimmed.mailbox, trimmed.paths[0]!)).toBe(false);
+    expect(exists(trimmed.mailbox, trimmed.paths[1]!)).toBe(true);
+    expect(listTree(skipped)).toEqual(skippedBefore);
+    expect(result.stderr).toContain("\nb@example.org: skipped: not a Maildir: it has no cur/ or new/ directory\n");
+    expect(result.stderr).toMatch(/\nquota-expire sweep mailboxes=2 trimmed=1 failed=0 removed=1 removed_bytes=1048576 elapsed=\d+\.\d{3}s\n$/);
+  });
+});
 
 describe("quota-expire --sweep", () => {
   test("trims every mailbox and goes on after a failing one", () => {

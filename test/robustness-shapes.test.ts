@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { makeMaildir, makeTempDir, messageName, nowSeconds, writeChatmailIni, writeFileAt } from "./helpers.ts";
-import { runGuarded, treeOf } from "./robustness-helpers.ts";
+import { expectOneErrorLine, runGuarded, treeOf } from "./robustness-helpers.ts";
 
 const DAY = 86_400;
 const OLD = nowSeconds() - 400 * DAY;
@@ -28,8 +28,8 @@ describe("mailbox shapes", () => {
     const expire = runGuarded(["quota-expire", "0", mailbox]);
     const report = runGuarded(["fsreport", "--json", ini]);
 
-    expect(expire.exitCode).toBe(0);
-    expect(expire.stderr).toBe("");
+    expect(expire.exitCode).toBe(1);
+    expectOneErrorLine(expire.stderr, `mailbox ${mailbox}: not a Maildir: it has no cur/ or new/ directory`);
     expect(report.exitCode).toBe(0);
     const json = JSON.parse(report.stdout);
     expect(json.mailboxes).toBe(1);
@@ -44,13 +44,17 @@ describe("mailbox shapes", () => {
     writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(OLD, 1, 3000, "S")), 10, OLD);
     writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(OLD + 1, 2, 3000, "S")), 10, OLD + 1);
 
+    const before = treeOf(mailbox);
     const report = runGuarded(["fsreport", "--json", ini]);
     const expire = runGuarded(["quota-expire", "-v", "--policy", "oldest", "0", mailbox]);
+    const sweep = runGuarded(["quota-expire", "--sweep", "0", mailboxes]);
 
     expect(JSON.parse(report.stdout).quota.usageBytes).toBe(6000);
-    expect(expire.exitCode).toBe(0);
-    expect(expire.stderr).toContain(" removed=2 removed_bytes=6000 usage_before=6000 usage_after=0 ");
-    expect(treeOf(mailbox)).toEqual([".DeltaChat/", ".DeltaChat/cur/", "password"]);
+    expect(expire.exitCode).toBe(1);
+    expectOneErrorLine(expire.stderr, `mailbox ${mailbox}: not a Maildir: it has no cur/ or new/ directory`);
+    expect(sweep.exitCode).toBe(0);
+    expect(sweep.stderr).toContain("quota-expire sweep mailboxes=1 trimmed=0 failed=0 removed=0 removed_bytes=0 ");
+    expect(treeOf(mailbox)).toEqual(before);
   });
 
   test("deep Maildir++ folder counts, nested directories do not", () => {

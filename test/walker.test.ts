@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { listMailboxes, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
+import { listMailboxes, quotaMessages, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
 import { makeMaildir, makeTempDir, messageName, nowSeconds, writeFileAt } from "./helpers.ts";
 
 const T = 1_700_000_000;
@@ -136,6 +136,46 @@ describe("walkMailbox", () => {
     expect(contents.messages.length).toBe(1);
     expect(Buffer.from(contents.messages[0]!.name, "latin1")).toEqual(nameBytes);
     expect(contents.messages[0]!.diskSize).toBe(5);
+  });
+});
+
+describe("quota usage", () => {
+  test("message seen in new/ and cur/ counts once", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    makeMaildir(mailbox);
+    makeMaildir(join(mailbox, ".DeltaChat"));
+    // The state that a walk reads while Dovecot renames new/NAME to cur/NAME:2,S: both files.
+    writeFileAt(join(mailbox, "new", messageName(T, "moved", 5000)), 100, T);
+    writeFileAt(join(mailbox, "cur", messageName(T, "moved", 5000, "S")), 100, T);
+    writeFileAt(join(mailbox, "new", messageName(T, "unread", 700)), 100, T);
+    writeFileAt(join(mailbox, "cur", messageName(T, "read", 300, "FS")), 100, T);
+
+    const contents = await walkMailbox(mailbox, { statMessages: true });
+    expect(contents.messages).toHaveLength(4);
+    expect(quotaUsage(contents.messages)).toBe(5000 + 700 + 300);
+    expect(sortedNames(quotaMessages(contents.messages))).toEqual([
+      `/cur/${messageName(T, "moved", 5000, "S")}`,
+      `/cur/${messageName(T, "read", 300, "FS")}`,
+      `/new/${messageName(T, "unread", 700)}`,
+    ]);
+  });
+
+  test("same base name in other folders counts separately", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    makeMaildir(mailbox);
+    makeMaildir(join(mailbox, ".DeltaChat"));
+    writeFileAt(join(mailbox, "new", messageName(T, 1, 5000)), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(T, 1, 5000, "S")), 100, T);
+    writeFileAt(join(mailbox, "tmp", messageName(T, 2, 900)), 100, T);
+    writeFileAt(join(mailbox, "new", messageName(T, 2, 900)), 100, T);
+
+    const contents = await walkMailbox(mailbox);
+    expect(quotaUsage(contents.messages)).toBe(5000 + 5000 + 900);
+    expect(sortedNames(quotaMessages(contents.messages))).toEqual([
+      `.DeltaChat/cur/${messageName(T, 1, 5000, "S")}`,
+      `/new/${messageName(T, 1, 5000)}`,
+      `/new/${messageName(T, 2, 900)}`,
+    ]);
   });
 });
 

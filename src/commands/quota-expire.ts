@@ -1,13 +1,13 @@
 /** quota-expire: trims a mailbox under its quota target when Dovecot's quota warning fires. */
 
-import { existsSync, statSync } from "node:fs";
+import { type Dirent, existsSync, promises as fsp, statSync } from "node:fs";
 
 import { defineCommand } from "citty";
 
 import { CliError, describeError, EXIT_FAILURE, EXIT_OK, errorCode, UsageError } from "../errors.ts";
 import { lockMailbox } from "../lock.ts";
 import type { Logger } from "../log.ts";
-import { listMailboxes } from "../maildir.ts";
+import { isMailboxName, listMailboxes } from "../maildir.ts";
 import { parseWholeNumber } from "../numbers.ts";
 import { type Policy, POLICIES, trimMailbox, type TrimResult } from "../quota-trim.ts";
 import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
@@ -66,11 +66,21 @@ function resultLine(label: string, target: number, result: TrimResult, elapsedMs
   return `quota-expire ${fields.join(" ")}`;
 }
 
+/** Reads the entries of the mailbox directory itself, without descending into any of them. */
+async function readTopLevel(path: string): Promise<Dirent[]> {
+  try {
+    return (await fsp.readdir(toFsPath(path) as string, { withFileTypes: true, encoding: "latin1" })) as unknown as Dirent[];
+  } catch (error) {
+    throw new CliError(`cannot read mailbox ${displayPath(path)}: ${describeError(error)}`);
+  }
+}
+
 /**
- * Locks and trims one mailbox and logs its line. Returns the result, or throws a CliError when
- * the mailbox is missing, is not a directory or cannot be locked.
+ * Locks and trims one mailbox and logs its line. Returns the result, or null when a sweep skips
+ * a directory that is not a Maildir. Throws a CliError when the mailbox is missing, is not a
+ * directory, does not look like one mailbox, or cannot be locked.
  */
-async function expireMailbox(path: string, label: string, settings: RunSettings): Promise<TrimResult> {
+async function expireMailbox(path: string, label: string, settings: RunSettings, sweeping: boolean): Promise<TrimResult | null> {
   const { logger } = settings;
   const started = performance.now();
 
@@ -81,6 +91,24 @@ async function expireMailbox(path: string, label: string, settings: RunSettings)
     throw new CliError(`mailbox ${displayPath(path)}: ${describeError(error)}`);
   }
   if (!isDirectory) throw new CliError(`mailbox ${displayPath(path)}: not a directory`);
+
+  // A wrong path in Dovecot's quota_warning, such as the mailboxes directory, would otherwise be
+  // walked as one mailbox, and its dot-directories trimmed as Maildir++ folders. Only the top
+  // level is read to tell.
+  const entries = await readTopLevel(path);
+  if (!sweeping) {
+    const address = entries.find((entry) => isMailboxName(entry.name) && entry.isDirectory());
+    if (address !== undefined) {
+      throw new CliError(
+        `mailbox ${displayPath(path)}: looks like a mailboxes directory (it contains ${displayPath(address.name)}): give the path of one mailbox, or use --sweep to trim every mailbox in it`,
+      );
+    }
+  }
+  if (!entries.some((entry) => (entry.name === "cur" || entry.name === "new") && entry.isDirectory())) {
+    if (!sweeping) throw new CliError(`mailbox ${displayPath(path)}: not a Maildir: it has no cur/ or new/ directory`);
+    logger.detail(`${label}: skipped: not a Maildir: it has no cur/ or new/ directory`);
+    return null;
+  }
 
   // Taking the lock before the walk means a run that had to wait sees what the previous run left.
   const lock = await lockMailbox(path, LOCK_TIMEOUT_MS);
@@ -134,7 +162,8 @@ async function sweep(mailboxesDir: string, settings: RunSettings): Promise<numbe
   for (const name of names) {
     const label = displayPath(name);
     try {
-      const result = await expireMailbox(`${mailboxesDir}/${name}`, label, settings);
+      const result = await expireMailbox(`${mailboxesDir}/${name}`, label, settings, true);
+      if (result === null) continue;
       if (result.removedMessages > 0) trimmed++;
       removed += result.removedMessages;
       removedBytes += result.removedBytes;
@@ -205,7 +234,7 @@ export const quotaExpireCommand = defineCommand({
     const path = rawFromUser(mailboxArgument);
     if (args.sweep) return sweep(path, settings);
 
-    const result = await expireMailbox(path, displayPath(path), settings);
-    return result.errors > 0 ? EXIT_FAILURE : EXIT_OK;
+    const result = await expireMailbox(path, displayPath(path), settings, false);
+    return result !== null && result.errors > 0 ? EXIT_FAILURE : EXIT_OK;
   },
 });
