@@ -184,6 +184,19 @@ describe("expire-inactive", () => {
     expect(entries(relay.mailboxesDir)).toEqual(["c@example.org", "d@example.org", "e@example.org"]);
   });
 
+  test("maxnum 0 in the settings file is rejected", () => {
+    const relay = makeRelay();
+    makeMailbox(relay, "old@example.org", daysAgo(200));
+    const settings = join(makeTempDir(), "settings.toml");
+    writeFileSync(settings, "[expire-inactive]\nmaxnum = 0\n");
+
+    const result = runBinary(["expire-inactive", relay.ini, "--settings", settings, "--remove", "--force"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(`error: ${settings}: invalid expire-inactive.maxnum "0": expected a whole number, 1 or more\n`);
+    expect(result.stdout).toBe("");
+    expect(entries(relay.mailboxesDir)).toEqual(["old@example.org"]);
+  });
+
   test("dry run removes nothing", () => {
     const relay = makeRelay();
     makeMailbox(relay, "old@example.org", daysAgo(120));
@@ -463,7 +476,8 @@ describe("expire-inactive", () => {
     const cases: [string[], string][] = [
       [["--days", "-1"], 'invalid --days "-1": expected a whole number, 0 or more'],
       [["--days", "1.5"], 'invalid --days "1.5": expected a whole number, 0 or more'],
-      [["--maxnum", "ten"], 'invalid --maxnum "ten": expected a whole number, 0 or more'],
+      [["--maxnum", "ten"], 'invalid --maxnum "ten": expected a whole number, 1 or more'],
+      [["--maxnum", "0"], 'invalid --maxnum "0": expected a whole number, 1 or more'],
       [["--max-fraction", "1.5"], "invalid --max-fraction 1.5: the maximum is 1"],
       [["--max-fraction", "-0.1"], 'invalid --max-fraction "-0.1": expected a number, 0 or more'],
       [["--max-fraction", "half"], 'invalid --max-fraction "half": expected a number, 0 or more'],

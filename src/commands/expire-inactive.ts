@@ -99,7 +99,10 @@ function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
 
 function parseRunOptions(args: Record<string, unknown>, { options, check }: ResolvedOptions): RunOptions {
   const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days");
-  const maxnum = check("maxnum", (value, name) => (value === undefined ? undefined : parseWholeNumber(value as string | number, name)));
+  // 0 would examine no mailbox and still report success, so --maxnum starts at 1.
+  const maxnum = check("maxnum", (value, name) =>
+    value === undefined ? undefined : parseWholeNumber(value as string | number, name, Number.MAX_SAFE_INTEGER, 1),
+  );
   const maxFraction = check("max-fraction", (value, name) =>
     value === undefined ? DEFAULT_MAX_FRACTION : parseDecimal(value as string | number, name, 1),
   );
@@ -254,7 +257,7 @@ export const expireInactiveCommand = defineCommand({
       description: `Path of chatmail.ini (default: ${DEFAULT_CHATMAIL_INI})`,
     },
     days: { type: "string", valueHint: "N", description: "Run as if today were N days earlier" },
-    maxnum: { type: "string", valueHint: "N", description: "Examine only the first N mailboxes, in name order" },
+    maxnum: { type: "string", valueHint: "N", description: "Examine only the first N mailboxes (1 or more), in name order" },
     remove: { type: "boolean", description: "Remove the mailboxes; without it the run only reports them" },
     force: { type: "boolean", description: "Remove even when more than --max-fraction of the mailboxes would go" },
     "max-fraction": {
