@@ -10,7 +10,7 @@
  * Paths and names are raw strings (see raw-path.ts).
  */
 
-import { promises as fsp, type Dirent } from "node:fs";
+import { promises as fsp, type Dirent, type Stats } from "node:fs";
 
 import { errorCode } from "./errors.ts";
 import { readLastLogin } from "./maildir.ts";
@@ -146,9 +146,55 @@ export async function removeMailbox(mailboxesDir: string, selected: ScannedMailb
   return { status: "removed" };
 }
 
-/** Deletes a directory tree. fs.rm with `recursive` unlinks symlinks instead of following them. */
+/**
+ * Deletes a directory tree. fs.rm with `recursive` unlinks symlinks instead of following them.
+ *
+ * Another process may be deleting the same tree: chatmaild's chatmail-expire, for one, goes on
+ * deleting inside a mailbox that this tool renamed under it. Bun's fs.rm (1.4.5) gives up with
+ * ENOENT at the first entry that the other process deleted first, so the delete then goes on
+ * entry by entry, skipping whatever is already gone. A tree that is gone counts as deleted.
+ */
 async function deleteTree(path: string): Promise<void> {
-  await fsp.rm(toFsPath(path), { recursive: true, force: false });
+  try {
+    await fsp.rm(toFsPath(path), { recursive: true, force: false });
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") throw error;
+    await deleteRemainingTree(path);
+  }
+}
+
+/** Deletes what is left of a tree without following symlinks, skipping entries that vanish meanwhile. */
+async function deleteRemainingTree(path: string): Promise<void> {
+  let stats: Stats;
+  try {
+    stats = await fsp.lstat(toFsPath(path));
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return;
+    throw error;
+  }
+  if (!stats.isDirectory()) {
+    await ignoreMissing(fsp.unlink(toFsPath(path)));
+    return;
+  }
+
+  let names: string[];
+  try {
+    names = (await fsp.readdir(toFsPath(path) as string, { encoding: "latin1" })) as string[];
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return;
+    throw error;
+  }
+  for (const name of names) await deleteRemainingTree(`${path}/${name}`);
+
+  await ignoreMissing(fsp.rmdir(toFsPath(path)));
+}
+
+async function ignoreMissing(operation: Promise<void>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") throw error;
+  }
 }
 
 /**
