@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -463,6 +464,45 @@ describe("expire-inactive", () => {
 
     const retried = runUnprivileged(relay, ["expire-inactive", relay.ini, "--remove"]);
     expect(retried.exitCode).toBe(0);
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
+  });
+
+  test("255-byte mailbox name is removed", () => {
+    const relay = makeRelay();
+    // 243 bytes + "@example.org" is a 255-byte name, the most a file name can have, so
+    // ".expire-inactive-" and the address would exceed it.
+    const address = `${"a".repeat(243)}@example.org`;
+    makeMailbox(relay, address, daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+
+    const result = runBinary(["expire-inactive", relay.ini, "--remove", "-v"]);
+    expect(result.stderr).toBe(`removed ${address} (last login ${new Date(daysAgo(200) * 1000).toISOString().slice(0, 10)})\n`);
+    expect(result.exitCode).toBe(0);
+    expect(summaryOf(result.stdout)).toEqual({ verb: "Removed", removed: 1, examined: 3 });
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
+  });
+
+  test("255-byte mailbox name leftover is finished", () => {
+    const relay = makeRelay();
+    const address = `${"b".repeat(243)}@example.org`;
+    const mailbox = makeMailbox(relay, address, daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+    chmodSync(join(mailbox, "cur"), 0o500);
+
+    const failed = runUnprivileged(relay, ["expire-inactive", relay.ini, "--remove"]);
+    const dotName = `.expire-inactive-${createHash("sha256").update(address).digest("hex")}`;
+    chmodSync(join(relay.mailboxesDir, dotName, "cur"), 0o700);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toBe(
+      `error: cannot delete ${dotName} (the renamed mailbox ${address}): permission denied; the next --remove run retries\n`,
+    );
+    expect(entries(relay.mailboxesDir)).toEqual([dotName, "new1@example.org", "new2@example.org"]);
+
+    const retried = runUnprivileged(relay, ["expire-inactive", relay.ini, "--remove"]);
+    expect(retried.exitCode).toBe(0);
+    expect(retried.stderr).toBe(`finished removing ${dotName}, left behind by an interrupted run\n`);
     expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
   });
 

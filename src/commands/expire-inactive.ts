@@ -9,7 +9,7 @@ import {
   finishLeftover,
   type GuardCheck,
   listLeftovers,
-  REMOVAL_PREFIX,
+  removalName,
   removeMailbox,
   type ScannedMailbox,
   scanMailboxes,
@@ -177,18 +177,20 @@ async function removeSelected(
         entry.status = "vanished";
         log.detail(`skipped ${address}: removed by someone else since the scan`);
         break;
-      case "failed":
+      case "failed": {
         entry.status = "failed";
         failures++;
+        const renamed = displayPath(removalName(mailbox.name));
         if (outcome.step === "rename") {
-          log.error(`cannot rename mailbox ${address} to ${REMOVAL_PREFIX}${address}: ${describeError(outcome.error)}`);
+          log.error(`cannot rename mailbox ${address} to ${renamed}: ${describeError(outcome.error)}`);
         } else {
           log.error(
-            `cannot delete ${REMOVAL_PREFIX}${address} (the renamed mailbox ${address}): ${describeError(outcome.error)}; ` +
+            `cannot delete ${renamed} (the renamed mailbox ${address}): ${describeError(outcome.error)}; ` +
               "the next --remove run retries",
           );
         }
         break;
+      }
     }
   };
 
