@@ -3,6 +3,12 @@
 import { UsageError } from "./errors.ts";
 
 /**
+ * Largest number of days that --days and --min-login-age accept: 100 years, longer than any
+ * relay has run. Beyond it a value is a typo, and dates that far back would mean nothing.
+ */
+export const MAX_DAYS = 36_500;
+
+/**
  * Parses a whole number written in decimal digits. Rejects empty text, signs, fractions,
  * exponents, values below `min` (default 0) and values above `max` (default 2^53 - 1).
  */

@@ -32,7 +32,9 @@ export function rawFromUser(path: string): string {
   return raw;
 }
 
-const strictUtf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF, which the decoder would otherwise drop, so that a name or
+// argument that starts with those bytes keeps them.
+const strictUtf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Returns the length of the UTF-8 sequence that `lead` starts, or 0 when no sequence starts with it. */
 function sequenceLength(lead: number): number {
@@ -147,4 +149,16 @@ export function displayPath(raw: string): string {
     }
     return text;
   }
+}
+
+/** Invisible characters that would hide in a message: C1 controls, zero-width marks, line separators, BOM. */
+const INVISIBLE = /[\u0080-\u009f\u200b-\u200f\u2028\u2029\u2060\ufeff]/g;
+
+/**
+ * Formats text read from a file (decoded with decodeBytes()) for one message line: bytes that
+ * were not valid UTF-8 as \xNN, control characters escaped, and invisible characters such as a
+ * stray byte-order mark as \uNNNN.
+ */
+export function displayText(text: string): string {
+  return displayPath(rawFromUser(text)).replace(INVISIBLE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

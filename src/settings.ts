@@ -54,7 +54,7 @@ export function loadSettings(
 
   let text: string;
   try {
-    text = readConfigFile(path).toString("utf8");
+    text = readConfigFile(path).content.toString("utf8");
   } catch (error) {
     if (explicitPath === undefined && errorCode(error) === "ENOENT") return {};
     throw new CliError(`cannot read settings file ${displayedPath}: ${describeError(error)}`);

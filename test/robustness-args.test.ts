@@ -28,8 +28,8 @@ const BEFORE = treeOf(root);
 type Case = [args: string[], exitCode: number, culprit: string];
 
 const QUOTA_EXPIRE: Case[] = [
-  [[], 2, "Missing required positional argument"],
-  [["5"], 2, "Missing required positional argument: MAILBOX"],
+  [[], 2, "chatmail-maildir quota-expire: missing argument TARGET_MB"],
+  [["5"], 2, "chatmail-maildir quota-expire: missing argument MAILBOX"],
   [["", MAILBOX], 2, 'invalid TARGET_MB ""'],
   [["5", ""], 2, "missing MAILBOX"],
   [["-1", MAILBOX], 2, 'invalid TARGET_MB "-1"'],
@@ -46,6 +46,10 @@ const QUOTA_EXPIRE: Case[] = [
   [["--policy", "", "5", MAILBOX], 2, 'invalid --policy ""'],
   [["--policy", "newest", "5", MAILBOX], 2, 'invalid --policy "newest": expected size-age or oldest'],
   [["--dry-run=yes", "5", MAILBOX], 2, "option --dry-run takes no value"],
+  [["--no-dry-run=yes", "5", MAILBOX], 2, "option --no-dry-run takes no value"],
+  [["--no-policy", "5", MAILBOX], 2, "unknown option --no-policy"],
+  [["--no-v", "5", MAILBOX], 2, "unknown option --no-v"],
+  [["-v", "-q", "5", MAILBOX], 2, "-v (--verbose) and -q (--quiet) cannot be combined"],
   [["5", MAILBOX, "--policy"], 2, "option --policy needs a value"],
   [["5", "/nonexistent/user@example.org"], 1, "mailbox /nonexistent/user@example.org: not found"],
   [["5", join(root, "file")], 1, `mailbox ${join(root, "file")}: not a directory`],
@@ -57,12 +61,15 @@ const EXPIRE_INACTIVE: Case[] = [
   [["--days", "-1", INI], 2, 'invalid --days "-1"'],
   [["--days", "1.5", INI], 2, 'invalid --days "1.5"'],
   [["--days", "", INI], 2, 'invalid --days ""'],
-  [["--days", "9007199254740993", INI], 2, "invalid --days 9007199254740993: the maximum is 9007199254740991"],
+  [["--days", "9007199254740993", INI], 2, "invalid --days 9007199254740993: the maximum is 36500"],
+  [["--days", "36501", INI], 2, "invalid --days 36501: the maximum is 36500"],
   [["--maxnum", "x", INI], 2, 'invalid --maxnum "x"'],
   [["--max-fraction", "1.5", INI], 2, "invalid --max-fraction 1.5: the maximum is 1"],
   [["--max-fraction", "-0.1", INI], 2, 'invalid --max-fraction "-0.1"'],
   [["--max-fraction", "NaN", INI], 2, 'invalid --max-fraction "NaN"'],
   [["--remove=1", INI], 2, "option --remove takes no value"],
+  [["--no-days", INI], 2, "unknown option --no-days"],
+  [["--verbose", "--quiet", "--remove", INI], 2, "-v (--verbose) and -q (--quiet) cannot be combined"],
   [["--frobnicate", INI], 2, "unknown option --frobnicate"],
   [["--days"], 2, "option --days needs a value"],
   [[join(root, "missing.ini"), "--remove"], 1, `cannot read chatmail.ini ${join(root, "missing.ini")}: not found`],
@@ -71,7 +78,8 @@ const EXPIRE_INACTIVE: Case[] = [
 const FSREPORT: Case[] = [
   [[INI, INI], 2, "too many arguments (expected at most 1)"],
   [["--days", "-3", INI], 2, 'invalid --days "-3"'],
-  [["--days", "100001", INI], 2, "invalid --days 100001: the maximum is 100000"],
+  [["--days", "36501", INI], 2, "invalid --days 36501: the maximum is 36500"],
+  [["--min-login-age", "36501", INI], 2, "invalid --min-login-age 36501: the maximum is 36500"],
   [["--min-login-age", "2.5", INI], 2, 'invalid --min-login-age "2.5"'],
   [["--maxnum", "-1", INI], 2, 'invalid --maxnum "-1"'],
   [["--maxnum", "18446744073709551616", INI], 2, "invalid --maxnum 18446744073709551616: the maximum is 9007199254740991"],
@@ -79,6 +87,9 @@ const FSREPORT: Case[] = [
   [["--textfile=", INI], 2, "invalid --textfile: the path is empty"],
   [["--textfile"], 2, "option --textfile needs a value"],
   [["--json=true", INI], 2, "option --json takes no value"],
+  [["--no-textfile", INI], 2, "unknown option --no-textfile"],
+  [["--no-help", INI], 2, "unknown option --no-help"],
+  [["-q", "-v", INI], 2, "-v (--verbose) and -q (--quiet) cannot be combined"],
   [["-j", INI], 2, "unknown option -j"],
 ];
 

@@ -31,13 +31,15 @@ function expectIniRejected(root: string, ini: string, culprit: string, options: 
     expect(result.timedOut).toBe(false);
     expect(result.exitCode).toBe(1);
     expectOneErrorLine(result.stderr, culprit);
+    // Text from the file shows escaped: no replacement character, no invisible byte-order mark.
+    expect(result.stderr).not.toMatch(/[\ufffd\ufeff]/);
     expect(result.stdout).toBe("");
   }
   expect(treeOf(root)).toEqual(before);
 }
 
 describe("broken chatmail.ini", () => {
-  const cases: [name: string, text: string, culprit: (ini: string) => string][] = [
+  const cases: [name: string, text: string | Buffer, culprit: (ini: string) => string][] = [
     ["empty", "", (ini) => `${ini}: missing [params] section`],
     ["only another section", "[other]\nmail_domain = example.org\n", (ini) => `${ini}: missing [params] section`],
     ["no mail_domain", "[params]\nmax_mailbox_size = 500M\n", (ini) => `${ini}: missing mail_domain in [params]`],
@@ -55,6 +57,14 @@ describe("broken chatmail.ini", () => {
     ["stray line", "[params]\nmail_domain = a\njust words\n", (ini) => `${ini}:3: unexpected line: just words`],
     ["key before any section", "mail_domain = a\n[params]\n", (ini) => `${ini}:1: key mail_domain outside of any section`],
     ["binary garbage", "\x00\x01\x02\n\x7f", (ini) => `${ini}:1: unexpected line: \\x00\\x01\\x02`],
+    ["byte-order mark in a later line", "[params]\nmail_domain = a\n\ufeff[other]\n", (ini) => `${ini}:3: unexpected line: \\ufeff[other]`],
+    ["two byte-order marks", "\ufeff\ufeff[params]\nmail_domain = a\n", (ini) => `${ini}:1: unexpected line: \\ufeff[params]`],
+    ["UTF-16 with byte-order mark", Buffer.from("\ufeff[params]\n", "utf16le"), (ini) => `${ini}:1: unexpected line: \\xff\\xfe[\\x00p\\x00a\\x00`],
+    [
+      "max_mailbox_size with an invalid byte",
+      Buffer.concat([Buffer.from("[params]\nmail_domain = a\nmax_mailbox_size = 5"), Buffer.from([0xff]), Buffer.from("M\n")]),
+      (ini) => `${ini}: invalid max_mailbox_size "5\\xffM"`,
+    ],
   ];
 
   test.each(cases)("%s", (_name, text, culprit) => {
@@ -142,7 +152,7 @@ describe("broken settings file", () => {
     ["float for an integer", ["fsreport"], "[fsreport]\nmaxnum = 1.5\n", (file) => `${file}: fsreport.maxnum must be of type integer, not number`],
     ["string for a boolean", ["expire-inactive", "--remove"], '[expire-inactive]\njson = "yes"\n', (file) => `${file}: expire-inactive.json must be of type boolean, not string`],
     ["negative integer", ["fsreport"], "[fsreport]\ndays = -5\n", (file) => `${file}: invalid fsreport.days "-5": expected a whole number, 0 or more`],
-    ["integer beyond the maximum", ["fsreport"], "[fsreport]\nmin-login-age = 100001\n", (file) => `${file}: invalid fsreport.min-login-age 100001: the maximum is 100000`],
+    ["integer beyond the maximum", ["fsreport"], "[fsreport]\nmin-login-age = 36501\n", (file) => `${file}: invalid fsreport.min-login-age 36501: the maximum is 36500`],
     ["fraction above 1", ["expire-inactive", "--remove"], "[expire-inactive]\nmax-fraction = 2.5\n", (file) => `${file}: invalid expire-inactive.max-fraction 2.5: the maximum is 1`],
     ["unknown policy", ["quota-expire", "0"], '[quota-expire]\npolicy = "newest"\n', (file) => `${file}: invalid quota-expire.policy "newest"`],
     ["empty textfile path", ["fsreport"], '[fsreport]\ntextfile = ""\n', (file) => `${file}: invalid fsreport.textfile: the path is empty`],

@@ -111,7 +111,7 @@ describe.skipIf(!IS_ROOT)("unreadable directories for an unprivileged user", () 
     const { root, ini } = makeRelay(1, 1);
     const metrics = join(root, "metrics");
     mkdirSync(metrics);
-    writeFileSync(join(metrics, "fsreport.prom"), "previous\n");
+    writeFileSync(join(metrics, "fsreport.prom"), "# HELP previous_run An earlier textfile.\n");
     giveToNobody(root);
     chmodSync(metrics, 0o555);
 
@@ -120,7 +120,7 @@ describe.skipIf(!IS_ROOT)("unreadable directories for an unprivileged user", () 
     expect(result.exitCode).toBe(1);
     expectOneErrorLine(result.stderr, `cannot write ${metrics}/fsreport.prom: permission denied`);
     expect(readdirSync(metrics)).toEqual(["fsreport.prom"]);
-    expect(readFileSync(join(metrics, "fsreport.prom"), "utf8")).toBe("previous\n");
+    expect(readFileSync(join(metrics, "fsreport.prom"), "utf8")).toBe("# HELP previous_run An earlier textfile.\n");
   });
 });
 
@@ -128,14 +128,14 @@ describe("failing writes and closed pipes", () => {
   test("textfile write over the file size limit", () => {
     const { root, ini } = makeRelay(2, 1);
     const textfile = join(root, "fsreport.prom");
-    writeFileSync(textfile, "previous\n");
+    writeFileSync(textfile, "# HELP previous_run An earlier textfile.\n");
 
     // ulimit -f 1 allows 1024 bytes; the textfile is several KiB.
     const result = runShell(`ulimit -f 1; exec "$BINARY" fsreport --textfile ${textfile} ${ini}`);
 
     expect(result.exitCode).toBe(1);
     expectOneErrorLine(result.stderr, `cannot write ${textfile}: file too large`);
-    expect(readFileSync(textfile, "utf8")).toBe("previous\n");
+    expect(readFileSync(textfile, "utf8")).toBe("# HELP previous_run An earlier textfile.\n");
     expect(readdirSync(root).sort()).toEqual(["chatmail.ini", "fsreport.prom", "mail"]);
   });
 

@@ -31,11 +31,21 @@ export interface ResolvedOptions {
 
 /**
  * Resolves each option of `schema`: the command line wins, then the subcommand's table in the
- * settings file, then `undefined` (the caller applies its built-in default).
+ * settings file, then `undefined` (the caller applies its built-in default). A boolean option
+ * set in the file is turned off on the command line with `--no-<name>`. Verbosity is one choice:
+ * -v or -q on the command line overrides both `verbose` and `quiet` of the file.
  */
 export function resolveOptions(command: string, schema: SettingsSchema, args: Record<string, unknown>): ResolvedOptions {
+  const verboseArg = args.verbose as boolean | undefined;
+  const quietArg = args.quiet as boolean | undefined;
+  if (verboseArg === true && quietArg === true) throw new UsageError("-v (--verbose) and -q (--quiet) cannot be combined");
+
   const settingsPath = args.settings as string | undefined;
   const settings = loadSettings(command, schema, settingsPath);
+  if (settings.verbose === true && settings.quiet === true) {
+    throw new CliError(`${settingsFileName(settingsPath)}: ${command}.verbose and ${command}.quiet cannot both be true`);
+  }
+
   const options: Record<string, SettingValue | undefined> = {};
   const fromSettings = new Set<string>();
   for (const key of Object.keys(schema)) {
@@ -43,6 +53,8 @@ export function resolveOptions(command: string, schema: SettingsSchema, args: Re
     options[key] = fromCommandLine ?? settings[key];
     if (fromCommandLine === undefined && settings[key] !== undefined) fromSettings.add(key);
   }
+  if (verboseArg === true) options.quiet = false;
+  if (quietArg === true) options.verbose = false;
 
   const check = <T>(key: string, checkValue: (value: SettingValue | undefined, name: string) => T): T => {
     if (!fromSettings.has(key)) return checkValue(options[key], `--${key}`);

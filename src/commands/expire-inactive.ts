@@ -18,7 +18,7 @@ import {
 import { type DirectoryLock, lockDirectory } from "../lock.ts";
 import type { Logger } from "../log.ts";
 import { listMailboxes } from "../maildir.ts";
-import { parseDecimal, parseWholeNumber } from "../numbers.ts";
+import { MAX_DAYS, parseDecimal, parseWholeNumber } from "../numbers.ts";
 import { createProgress, NO_PROGRESS, type Progress } from "../progress.ts";
 import { displayPath, rawFromUser } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
@@ -99,7 +99,7 @@ function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
 }
 
 function parseRunOptions(args: Record<string, unknown>, { options, check }: ResolvedOptions): RunOptions {
-  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days");
+  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days", MAX_DAYS);
   // 0 would examine no mailbox and still report success, so --maxnum starts at 1.
   const maxnum = check("maxnum", (value, name) =>
     value === undefined ? undefined : parseWholeNumber(value as string | number, name, Number.MAX_SAFE_INTEGER, 1),

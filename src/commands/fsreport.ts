@@ -4,13 +4,13 @@ import { statSync } from "node:fs";
 
 import { defineCommand } from "citty";
 
-import { writeFileAtomic } from "../atomic-write.ts";
 import { DEFAULT_CHATMAIL_INI, readChatmailIni } from "../chatmail-ini.ts";
-import { CliError, describeError, errorCode, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
+import { CliError, describeError, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
 import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts";
-import { parseWholeNumber } from "../numbers.ts";
+import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
+import { MAX_DAYS, parseWholeNumber } from "../numbers.ts";
 import { createProgress } from "../progress.ts";
-import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
+import { displayPath, displayText, rawFromUser, toFsPath } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
 import { DAY_SECONDS, StorageReport } from "../storage-report.ts";
 import { formatLegacyMetrics, formatSummary, formatTextfile, reportJson, type RunInfo } from "../storage-report-output.ts";
@@ -19,9 +19,6 @@ import { commonArgs, resolveOptions } from "./common.ts";
 export const DEFAULT_LEGACY_METRICS_FILE = "/var/www/html/metrics";
 const TEXTFILE_NAME_IN_DIRECTORY = "fsreport.prom";
 const MDIR_CHOICES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
-
-/** Largest --days and --min-login-age accepted: about 270 years, far past any mailbox. */
-const MAX_DAYS = 100_000;
 
 const SETTINGS_SCHEMA: SettingsSchema = {
   verbose: "boolean",
@@ -39,9 +36,9 @@ const SETTINGS_SCHEMA: SettingsSchema = {
 function textfilePath(rawPath: string): string {
   try {
     if (statSync(toFsPath(rawPath)).isDirectory()) return `${rawPath.replace(/\/+$/, "")}/${TEXTFILE_NAME_IN_DIRECTORY}`;
-  } catch (error) {
-    // A path that does not exist yet names the file to create. Other errors show up at the write.
-    if (errorCode(error) !== "ENOENT") return rawPath;
+  } catch {
+    // A path that does not exist yet names the file to create. Other errors show up when the
+    // path is checked before the walk.
   }
   return rawPath;
 }
@@ -101,16 +98,22 @@ export const fsreportCommand = defineCommand({
     const config = readChatmailIni((args.ini as string | undefined) ?? DEFAULT_CHATMAIL_INI);
     const mailboxesDir = rawFromUser(config.mailboxesDir);
 
+    // The outputs are checked before the walk, which can take minutes, and again before the write.
+    const textfileTarget: MetricsTarget | undefined =
+      textfile === undefined ? undefined : { path: textfilePath(rawFromUser(textfile)), option: "--textfile" };
+    const legacyTarget: MetricsTarget | undefined =
+      legacyMetrics === undefined ? undefined : { path: rawFromUser(legacyMetrics), option: "--legacy-metrics" };
+    const protectedFiles: ProtectedFile[] = [{ identity: config.identity, description: "the chatmail.ini this run reads" }];
+    if (textfileTarget !== undefined) checkMetricsTarget(textfileTarget, protectedFiles);
+    if (legacyTarget !== undefined) checkMetricsTarget(legacyTarget, protectedFiles);
+
+    // A missing directory is an error too: more often a typo in mailboxes_dir than a relay
+    // without deliveries yet, and a report of zeros would hide the typo on every dashboard.
     let names: string[];
     try {
       names = await listMailboxes(mailboxesDir);
     } catch (error) {
-      // Dovecot creates the mailboxes directory at the first delivery, so a new relay has none.
-      if (errorCode(error) !== "ENOENT") {
-        throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
-      }
-      logger.warn(`mailboxes directory ${displayPath(mailboxesDir)} not found: reporting no mailboxes`);
-      names = [];
+      throw new CliError(`cannot read mailboxes_dir ${displayPath(mailboxesDir)}: ${describeError(error)}`);
     }
     if (maxnum !== undefined) names = names.slice(0, maxnum);
 
@@ -140,10 +143,13 @@ export const fsreportCommand = defineCommand({
       startedAt,
       durationSeconds: Math.round((Date.now() / 1000 - startedAt) * 1000) / 1000,
       mailboxesDir: displayPath(mailboxesDir),
+      maxMailboxSizeText: displayText(config.maxMailboxSizeText),
     };
 
-    if (textfile !== undefined) await writeFileAtomic(textfilePath(rawFromUser(textfile)), formatTextfile(report, run));
-    if (legacyMetrics !== undefined) await writeFileAtomic(rawFromUser(legacyMetrics), formatLegacyMetrics(report));
+    const files: (MetricsTarget & { content: string })[] = [];
+    if (textfileTarget !== undefined) files.push({ ...textfileTarget, content: formatTextfile(report, run) });
+    if (legacyTarget !== undefined) files.push({ ...legacyTarget, content: formatLegacyMetrics(report) });
+    await writeMetricsFiles(files, protectedFiles);
 
     if (options.json) {
       process.stdout.write(`${JSON.stringify(reportJson(report, run), null, 2)}\n`);
