@@ -10,7 +10,8 @@
  * Paths and names are raw strings (see raw-path.ts).
  */
 
-import { promises as fsp, type Dirent } from "node:fs";
+import { createHash } from "node:crypto";
+import { promises as fsp, type Dirent, type Stats } from "node:fs";
 
 import { errorCode } from "./errors.ts";
 import { readLastLogin } from "./maildir.ts";
@@ -18,6 +19,9 @@ import { toFsPath } from "./raw-path.ts";
 
 /** Prefix of the dot-name a mailbox is renamed to before its tree is deleted. */
 export const REMOVAL_PREFIX = ".expire-inactive-";
+
+/** Max bytes of one file name (NAME_MAX on Linux, for ext4, XFS and Btrfs alike). */
+const NAME_MAX = 255;
 
 export const SECONDS_PER_DAY = 86_400;
 
@@ -61,6 +65,19 @@ export function isInactive(lastLogin: number | null, cutoff: number): boolean {
 async function isEmptyDirectory(path: string): Promise<boolean> {
   const entries = await fsp.readdir(toFsPath(path) as string, { encoding: "latin1" });
   return entries.length === 0;
+}
+
+/**
+ * Returns the dot-name a mailbox is renamed to before its tree is deleted: REMOVAL_PREFIX and
+ * the address. When that exceeds NAME_MAX (addresses above 238 bytes), the address is replaced
+ * by its SHA-256 in hex. That form cannot be the dot-name of another mailbox, because a
+ * mailbox name contains `@` and hex digits do not, and listLeftovers() finds it by its prefix.
+ */
+export function removalName(name: string): string {
+  const plain = `${REMOVAL_PREFIX}${name}`;
+  // Raw names hold one byte per character, so length is the length in bytes.
+  if (plain.length <= NAME_MAX) return plain;
+  return `${REMOVAL_PREFIX}${createHash("sha256").update(name, "latin1").digest("hex")}`;
 }
 
 /** Decides the fate of one mailbox from the lstat of its `password` and, without one, a readdir of its root. */
@@ -130,7 +147,7 @@ export async function removeMailbox(mailboxesDir: string, selected: ScannedMailb
 
   // NOTE: a login in the microseconds between the rescan above and this rename is not seen.
   const path = `${mailboxesDir}/${selected.name}`;
-  const removalPath = `${mailboxesDir}/${REMOVAL_PREFIX}${selected.name}`;
+  const removalPath = `${mailboxesDir}/${removalName(selected.name)}`;
   try {
     await fsp.rename(toFsPath(path), toFsPath(removalPath));
   } catch (error) {
@@ -146,9 +163,55 @@ export async function removeMailbox(mailboxesDir: string, selected: ScannedMailb
   return { status: "removed" };
 }
 
-/** Deletes a directory tree. fs.rm with `recursive` unlinks symlinks instead of following them. */
+/**
+ * Deletes a directory tree. fs.rm with `recursive` unlinks symlinks instead of following them.
+ *
+ * Another process may be deleting the same tree: chatmaild's chatmail-expire, for one, goes on
+ * deleting inside a mailbox that this tool renamed under it. Bun's fs.rm (1.4.5) gives up with
+ * ENOENT at the first entry that the other process deleted first, so the delete then goes on
+ * entry by entry, skipping whatever is already gone. A tree that is gone counts as deleted.
+ */
 async function deleteTree(path: string): Promise<void> {
-  await fsp.rm(toFsPath(path), { recursive: true, force: false });
+  try {
+    await fsp.rm(toFsPath(path), { recursive: true, force: false });
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") throw error;
+    await deleteRemainingTree(path);
+  }
+}
+
+/** Deletes what is left of a tree without following symlinks, skipping entries that vanish meanwhile. */
+async function deleteRemainingTree(path: string): Promise<void> {
+  let stats: Stats;
+  try {
+    stats = await fsp.lstat(toFsPath(path));
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return;
+    throw error;
+  }
+  if (!stats.isDirectory()) {
+    await ignoreMissing(fsp.unlink(toFsPath(path)));
+    return;
+  }
+
+  let names: string[];
+  try {
+    names = (await fsp.readdir(toFsPath(path) as string, { encoding: "latin1" })) as string[];
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return;
+    throw error;
+  }
+  for (const name of names) await deleteRemainingTree(`${path}/${name}`);
+
+  await ignoreMissing(fsp.rmdir(toFsPath(path)));
+}
+
+async function ignoreMissing(operation: Promise<void>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") throw error;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Per-mailbox lock: flock(2) on the mailbox directory itself, called through libc.
+ * Directory locks: flock(2) on a directory itself, called through libc. quota-expire locks each
+ * mailbox it trims, and expire-inactive --remove locks mailboxes_dir.
  *
  * flock was chosen over a lock file because the kernel drops the lock when its holder exits,
  * even by SIGKILL, so no stale-lock detection (owner pid, age) is needed and nothing is written.
@@ -50,11 +51,11 @@ async function loadLibc(): Promise<LibcFlock> {
 }
 
 /**
- * Explains the usual cause of a failed bun:ffi load. Bun turns its JIT off when the address-space
- * limit (RLIMIT_AS) is below about 2.3 GiB (measured with Bun 1.4.5 on x64), and bun:ffi needs
- * the JIT. Dovecot sets that limit from the service's vsz_limit, 256 MiB by default.
+ * Explains the usual cause of a failed bun:ffi load and names `fix`. Bun turns its JIT off when
+ * the address-space limit (RLIMIT_AS) is below about 2.3 GiB (measured with Bun 1.4.5 on x64),
+ * and bun:ffi needs the JIT.
  */
-function addressSpaceHint(): string {
+function addressSpaceHint(fix: string): string {
   let limits: string;
   try {
     limits = readFileSync("/proc/self/limits", "utf8");
@@ -64,35 +65,52 @@ function addressSpaceHint(): string {
   const match = /^Max address space\s+(\d+)/m.exec(limits);
   if (match === null) return "";
   const mebibytes = Math.floor(Number(match[1]) / 1024 / 1024);
-  return ` (the address-space limit is ${mebibytes} MiB: set vsz_limit = 4G in Dovecot's quota-warning service)`;
+  return ` (the address-space limit is ${mebibytes} MiB: ${fix})`;
 }
 
-export interface MailboxLock {
+export interface DirectoryLock {
   /** Time spent waiting for another run to release the lock, in milliseconds. */
   waitedMs: number;
   /** Releases the lock. Exiting the process releases it too. */
   release(): void;
 }
 
+export interface LockOptions {
+  /** The run that takes the lock, as messages name it: "quota-expire" or "expire-inactive --remove". */
+  command: string;
+  /** The lock as "cannot lock …" errors name it. Default: the directory's path. */
+  description?: string;
+  /**
+   * How long to wait for another run to release the lock, in milliseconds. Without it the call
+   * fails at once when another run holds the lock.
+   */
+  timeoutMs?: number;
+  /** What to do when the address-space limit keeps bun:ffi from loading, for the error message. */
+  addressSpaceFix: string;
+}
+
 /**
- * Takes the exclusive lock of a mailbox, waiting while another run holds it. Throws a CliError
- * when the mailbox cannot be opened, flock fails, or the wait exceeds `timeoutMs`.
+ * Takes the exclusive flock of a directory. Throws a CliError when the directory cannot be
+ * opened, bun:ffi or flock fails, or another run holds the lock: at once without
+ * `timeoutMs`, otherwise once the wait exceeds it.
  */
-export async function lockMailbox(mailboxPath: string, timeoutMs: number): Promise<MailboxLock> {
+export async function lockDirectory(path: string, options: LockOptions): Promise<DirectoryLock> {
+  const description = options.description ?? displayPath(path);
+
   let functions: LibcFlock;
   try {
     functions = await loadLibc();
   } catch (error) {
     throw new CliError(
-      `cannot lock ${displayPath(mailboxPath)}: loading flock from libc.so.6 failed: ${describeError(error)}${addressSpaceHint()}`,
+      `cannot lock ${description}: loading flock from libc.so.6 failed: ${describeError(error)}${addressSpaceHint(options.addressSpaceFix)}`,
     );
   }
 
   let fd: number;
   try {
-    fd = openSync(toFsPath(mailboxPath), "r");
+    fd = openSync(toFsPath(path), "r");
   } catch (error) {
-    throw new CliError(`cannot lock ${displayPath(mailboxPath)}: ${describeError(error)}`);
+    throw new CliError(`cannot lock ${description}: ${describeError(error)}`);
   }
 
   const started = performance.now();
@@ -103,13 +121,17 @@ export async function lockMailbox(mailboxPath: string, timeoutMs: number): Promi
     if (errno === EINTR) continue;
     if (errno !== EWOULDBLOCK) {
       closeSync(fd);
-      throw new CliError(`cannot lock ${displayPath(mailboxPath)}: flock failed with errno ${errno}`);
+      throw new CliError(`cannot lock ${description}: flock failed with errno ${errno}`);
     }
 
-    if (performance.now() - started > timeoutMs) {
+    if (options.timeoutMs === undefined) {
+      closeSync(fd);
+      throw new CliError(`another ${options.command} run is working on ${displayPath(path)}`);
+    }
+    if (performance.now() - started > options.timeoutMs) {
       closeSync(fd);
       throw new CliError(
-        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for another quota-expire run on ${displayPath(mailboxPath)} to finish`,
+        `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for another ${options.command} run on ${displayPath(path)} to finish`,
       );
     }
     await Bun.sleep(RETRY_INTERVAL_MS);
@@ -125,4 +147,17 @@ export async function lockMailbox(mailboxPath: string, timeoutMs: number): Promi
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Takes quota-expire's lock of a mailbox, waiting up to `timeoutMs` while another run holds it.
+ * quota-expire runs under Dovecot, whose vsz_limit (256 MiB by default) becomes the process's
+ * address-space limit, so a failed bun:ffi load names that setting.
+ */
+export function lockMailbox(mailboxPath: string, timeoutMs: number): Promise<DirectoryLock> {
+  return lockDirectory(mailboxPath, {
+    command: "quota-expire",
+    timeoutMs,
+    addressSpaceFix: "set vsz_limit = 4G in Dovecot's quota-warning service",
+  });
 }

@@ -9,16 +9,21 @@ import { UsageError } from "./errors.ts";
 export const MAX_DAYS = 36_500;
 
 /**
- * Parses a non-negative whole number written in decimal digits. Rejects empty text, signs,
- * fractions, exponents and values above `max` (default 2^53 - 1).
+ * Parses a whole number written in decimal digits. Rejects empty text, signs, fractions,
+ * exponents, values below `min` (default 0) and values above `max` (default 2^53 - 1).
  */
-export function parseWholeNumber(text: string | number | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number {
+export function parseWholeNumber(
+  text: string | number | undefined,
+  option: string,
+  max = Number.MAX_SAFE_INTEGER,
+  min = 0,
+): number {
   const value = typeof text === "number" ? text : /^\d+$/.test(text ?? "") ? Number(text) : Number.NaN;
 
   // A whole number beyond 2^53 is rejected for its size, not as "not a whole number".
   if (Number.isInteger(value) && value > max) throw new UsageError(`invalid ${option} ${String(text)}: the maximum is ${max}`);
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new UsageError(`invalid ${option} ${JSON.stringify(String(text ?? ""))}: expected a whole number, 0 or more`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`invalid ${option} ${JSON.stringify(String(text ?? ""))}: expected a whole number, ${min} or more`);
   }
   if (value > max) throw new UsageError(`invalid ${option} ${value}: the maximum is ${max}`);
   return value;

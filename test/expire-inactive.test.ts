@@ -1,9 +1,21 @@
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { removeMailbox, scanMailbox } from "../src/inactive-mailboxes.ts";
-import { BINARY, makeMaildir, makeTempDir, messageName, nowSeconds, runBinary, type RunResult, writeChatmailIni, writeFileAt } from "./helpers.ts";
+import { finishLeftover, removeMailbox, scanMailbox } from "../src/inactive-mailboxes.ts";
+import {
+  BINARY,
+  makeMaildir,
+  makeTempDir,
+  messageName,
+  nowSeconds,
+  REPO_ROOT,
+  runBinary,
+  type RunResult,
+  writeChatmailIni,
+  writeFileAt,
+} from "./helpers.ts";
 
 const DAY = 86_400;
 const RUNNING_AS_ROOT = process.getuid?.() === 0;
@@ -182,6 +194,19 @@ describe("expire-inactive", () => {
     expect(result.exitCode).toBe(0);
     expect(summaryOf(result.stdout)).toEqual({ verb: "Removed", removed: 2, examined: 2 });
     expect(entries(relay.mailboxesDir)).toEqual(["c@example.org", "d@example.org", "e@example.org"]);
+  });
+
+  test("maxnum 0 in the settings file is rejected", () => {
+    const relay = makeRelay();
+    makeMailbox(relay, "old@example.org", daysAgo(200));
+    const settings = join(makeTempDir(), "settings.toml");
+    writeFileSync(settings, "[expire-inactive]\nmaxnum = 0\n");
+
+    const result = runBinary(["expire-inactive", relay.ini, "--settings", settings, "--remove", "--force"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(`error: ${settings}: invalid expire-inactive.maxnum "0": expected a whole number, 1 or more\n`);
+    expect(result.stdout).toBe("");
+    expect(entries(relay.mailboxesDir)).toEqual(["old@example.org"]);
   });
 
   test("dry run removes nothing", () => {
@@ -442,6 +467,45 @@ describe("expire-inactive", () => {
     expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
   });
 
+  test("255-byte mailbox name is removed", () => {
+    const relay = makeRelay();
+    // 243 bytes + "@example.org" is a 255-byte name, the most a file name can have, so
+    // ".expire-inactive-" and the address would exceed it.
+    const address = `${"a".repeat(243)}@example.org`;
+    makeMailbox(relay, address, daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+
+    const result = runBinary(["expire-inactive", relay.ini, "--remove", "-v"]);
+    expect(result.stderr).toBe(`removed ${address} (last login ${new Date(daysAgo(200) * 1000).toISOString().slice(0, 10)})\n`);
+    expect(result.exitCode).toBe(0);
+    expect(summaryOf(result.stdout)).toEqual({ verb: "Removed", removed: 1, examined: 3 });
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
+  });
+
+  test("255-byte mailbox name leftover is finished", () => {
+    const relay = makeRelay();
+    const address = `${"b".repeat(243)}@example.org`;
+    const mailbox = makeMailbox(relay, address, daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+    chmodSync(join(mailbox, "cur"), 0o500);
+
+    const failed = runUnprivileged(relay, ["expire-inactive", relay.ini, "--remove"]);
+    const dotName = `.expire-inactive-${createHash("sha256").update(address).digest("hex")}`;
+    chmodSync(join(relay.mailboxesDir, dotName, "cur"), 0o700);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toBe(
+      `error: cannot delete ${dotName} (the renamed mailbox ${address}): permission denied; the next --remove run retries\n`,
+    );
+    expect(entries(relay.mailboxesDir)).toEqual([dotName, "new1@example.org", "new2@example.org"]);
+
+    const retried = runUnprivileged(relay, ["expire-inactive", relay.ini, "--remove"]);
+    expect(retried.exitCode).toBe(0);
+    expect(retried.stderr).toBe(`finished removing ${dotName}, left behind by an interrupted run\n`);
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
+  });
+
   test("unreadable mailbox is reported, others go", () => {
     const relay = makeRelay();
     const locked = makeMailbox(relay, "locked@example.org", daysAgo(200));
@@ -463,7 +527,8 @@ describe("expire-inactive", () => {
     const cases: [string[], string][] = [
       [["--days", "-1"], 'invalid --days "-1": expected a whole number, 0 or more'],
       [["--days", "1.5"], 'invalid --days "1.5": expected a whole number, 0 or more'],
-      [["--maxnum", "ten"], 'invalid --maxnum "ten": expected a whole number, 0 or more'],
+      [["--maxnum", "ten"], 'invalid --maxnum "ten": expected a whole number, 1 or more'],
+      [["--maxnum", "0"], 'invalid --maxnum "0": expected a whole number, 1 or more'],
       [["--max-fraction", "1.5"], "invalid --max-fraction 1.5: the maximum is 1"],
       [["--max-fraction", "-0.1"], 'invalid --max-fraction "-0.1": expected a number, 0 or more'],
       [["--max-fraction", "half"], 'invalid --max-fraction "half": expected a number, 0 or more'],
@@ -542,5 +607,149 @@ describe("expire-inactive", () => {
     const result = runBinary(["expire-inactive", relay.ini, "-v"]);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe("");
+  });
+});
+
+/** Starts a process that holds the expire-inactive --remove lock of `dir` until it is killed. */
+async function holdLock(dir: string): Promise<Bun.Subprocess<"ignore", "pipe", "inherit">> {
+  const holder = Bun.spawn([process.execPath, join(REPO_ROOT, "test", "fixtures", "hold-directory-lock.ts"), dir, "expire-inactive --remove"], {
+    cwd: REPO_ROOT,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const first = await holder.stdout.getReader().read();
+  expect(new TextDecoder().decode(first.value)).toBe("locked\n");
+  return holder;
+}
+
+/** Adds `count` files to a mailbox's cur/, so that deleting its tree takes a while. */
+function addMessages(mailbox: string, count: number): void {
+  for (let i = 0; i < count; i++) writeFileAt(join(mailbox, "cur", messageName(1_700_000_000 + i, i, 100, "S")), 0, 1_700_000_000);
+}
+
+describe("expire-inactive with overlapping runs", () => {
+  test("second --remove run fails while one holds the lock", async () => {
+    const relay = makeRelay();
+    makeMailbox(relay, "old@example.org", daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+    const leftover = join(relay.mailboxesDir, ".expire-inactive-gone@example.org");
+    makeMaildir(leftover);
+
+    const holder = await holdLock(relay.mailboxesDir);
+    try {
+      const blocked = runBinary(["expire-inactive", relay.ini, "--remove", "-v"]);
+      expect(blocked.exitCode).toBe(1);
+      expect(blocked.stderr).toBe(`error: another expire-inactive --remove run is working on ${relay.mailboxesDir}\n`);
+      expect(blocked.stdout).toBe("");
+      // Neither the mailbox nor the other run's dot-name was touched.
+      expect(entries(relay.mailboxesDir)).toEqual([".expire-inactive-gone@example.org", "new1@example.org", "new2@example.org", "old@example.org"]);
+
+      const dryRun = runBinary(["expire-inactive", relay.ini]);
+      expect(dryRun.exitCode).toBe(0);
+      expect(summaryOf(dryRun.stdout)).toEqual({ verb: "Would remove", removed: 1, examined: 3 });
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.exited;
+    }
+
+    const after = runBinary(["expire-inactive", relay.ini, "--remove"]);
+    expect(after.exitCode).toBe(0);
+    expect(summaryOf(after.stdout)).toEqual({ verb: "Removed", removed: 1, examined: 3 });
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org", "new2@example.org"]);
+  });
+
+  test("simultaneous --remove runs never collide", async () => {
+    for (let round = 0; round < 3; round++) {
+      const relay = makeRelay();
+      for (let i = 0; i < 30; i++) addMessages(makeMailbox(relay, `old${String(i).padStart(2, "0")}@example.org`, daysAgo(200)), 50);
+      for (let i = 0; i < 30; i++) makeMailbox(relay, `new${String(i).padStart(2, "0")}@example.org`, daysAgo(1));
+
+      const runs = [0, 1].map(() => Bun.spawn([BINARY, "expire-inactive", relay.ini, "--remove"], { stdout: "pipe", stderr: "pipe" }));
+      const outputs = await Promise.all(
+        runs.map(async (run) => ({
+          exitCode: await run.exited,
+          stdout: await new Response(run.stdout).text(),
+          stderr: await new Response(run.stderr).text(),
+        })),
+      );
+
+      // Each run either did the whole job or stopped at the lock; no run saw the other's
+      // dot-names as leftovers or failed to delete one.
+      let removed = 0;
+      for (const output of outputs) {
+        if (output.exitCode === 1) {
+          expect(output.stderr).toBe(`error: another expire-inactive --remove run is working on ${relay.mailboxesDir}\n`);
+          expect(output.stdout).toBe("");
+        } else {
+          expect(output.stderr).toBe("");
+          expect(output.exitCode).toBe(0);
+          removed += summaryOf(output.stdout).removed;
+        }
+      }
+      expect(removed).toBe(30);
+      expect(entries(relay.mailboxesDir)).toHaveLength(30);
+      expect(entries(relay.mailboxesDir).every((name) => name.startsWith("new"))).toBe(true);
+    }
+  });
+
+  test("lock that cannot load removes nothing", () => {
+    const relay = makeRelay();
+    makeMailbox(relay, "old@example.org", daysAgo(200));
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+    makeMailbox(relay, "new2@example.org", daysAgo(1));
+    makeMaildir(join(relay.mailboxesDir, ".expire-inactive-gone@example.org"));
+    const before = entries(relay.mailboxesDir);
+
+    // Below about 2.3 GiB of address space Bun runs without its JIT, and bun:ffi needs the JIT.
+    const limited = (args: string[]) =>
+      Bun.spawnSync(["prlimit", `--as=${1024 * 1024 * 1024}`, BINARY, "expire-inactive", relay.ini, ...args], { stdout: "pipe", stderr: "pipe" });
+
+    const removal = limited(["--remove"]);
+    expect(removal.exitCode).toBe(1);
+    expect(removal.stderr.toString()).toBe(
+      `error: cannot lock mailboxes_dir ${relay.mailboxesDir} for expire-inactive --remove: loading flock from libc.so.6 failed: ` +
+        "bun:ffi requires the JIT (the address-space limit is 1024 MiB: raise it to 4 GiB or remove it)\n",
+    );
+    expect(removal.stdout.toString()).toBe("");
+    expect(entries(relay.mailboxesDir)).toEqual(before);
+
+    // A dry run needs no lock, so the limit does not stop it.
+    const dryRun = limited([]);
+    expect(dryRun.exitCode).toBe(0);
+    expect(summaryOf(dryRun.stdout.toString())).toEqual({ verb: "Would remove", removed: 1, examined: 3 });
+  });
+
+  test("tree deleted by another process counts as removed", async () => {
+    const relay = makeRelay();
+    addMessages(makeMailbox(relay, "big@example.org", daysAgo(300)), 20_000);
+    makeMailbox(relay, "new1@example.org", daysAgo(1));
+
+    // chatmaild's chatmail-expire takes no lock and goes on deleting inside a mailbox that was
+    // renamed under it: `rm -rf` on the dot-name races the run the same way.
+    const run = Bun.spawn([BINARY, "expire-inactive", relay.ini, "--remove"], { stdout: "pipe", stderr: "pipe" });
+    const renamed = join(relay.mailboxesDir, ".expire-inactive-big@example.org");
+    while (!existsSync(renamed) && run.exitCode === null) await Bun.sleep(1);
+    const other = Bun.spawnSync(["rm", "-rf", renamed]);
+
+    expect(other.exitCode).toBe(0);
+    expect(await run.exited).toBe(0);
+    expect(await new Response(run.stderr).text()).toBe("");
+    expect(summaryOf(await new Response(run.stdout).text())).toEqual({ verb: "Removed", removed: 1, examined: 2 });
+    expect(entries(relay.mailboxesDir)).toEqual(["new1@example.org"]);
+  });
+
+  test("leftover deleted twice at once counts as finished", async () => {
+    const relay = makeRelay();
+    const leftover = join(relay.mailboxesDir, ".expire-inactive-gone@example.org");
+    makeMaildir(leftover);
+    addMessages(leftover, 20_000);
+
+    const results = await Promise.allSettled([
+      finishLeftover(relay.mailboxesDir, ".expire-inactive-gone@example.org"),
+      finishLeftover(relay.mailboxesDir, ".expire-inactive-gone@example.org"),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "fulfilled"]);
+    expect(existsSync(leftover)).toBe(false);
   });
 });

@@ -173,8 +173,22 @@ describe("fsreport figures", () => {
     expect(report.storage.messageBytes).toBe(150_000 + 600 + 2048 + 2_100_000 + 512 * KIB);
     expect(report.logins.all).toBe(1);
 
-    const all = runJson([tree.ini, "--maxnum", "0"]);
+    const all = runJson([tree.ini, "--maxnum", "7"]);
     expect(all.mailboxes).toBe(7);
+  });
+
+  test("maxnum 0 is rejected, not taken as all", () => {
+    const onCommandLine = runBinary(["fsreport", tree.ini, "--maxnum", "0"]);
+    expect(onCommandLine.exitCode).toBe(2);
+    expect(onCommandLine.stderr).toBe('error: invalid --maxnum "0": expected a whole number, 1 or more (see chatmail-maildir fsreport --help)\n');
+    expect(onCommandLine.stdout).toBe("");
+
+    const settings = join(makeTempDir(), "settings.toml");
+    writeFileSync(settings, "[fsreport]\nmaxnum = 0\n");
+    const fromFile = runBinary(["fsreport", tree.ini, "--settings", settings]);
+    expect(fromFile.exitCode).toBe(1);
+    expect(fromFile.stderr).toBe(`error: ${settings}: invalid fsreport.maxnum "0": expected a whole number, 1 or more\n`);
+    expect(fromFile.stdout).toBe("");
   });
 
   test("missing mailboxes_dir is an error", () => {
@@ -587,7 +601,7 @@ describe("fsreport command line", () => {
       [["--days", "-1"], 'invalid --days "-1": expected a whole number, 0 or more'],
       [["--days=1.5"], 'invalid --days "1.5": expected a whole number, 0 or more'],
       [["--min-login-age", "x"], 'invalid --min-login-age "x": expected a whole number, 0 or more'],
-      [["--maxnum", ""], 'invalid --maxnum "": expected a whole number, 0 or more'],
+      [["--maxnum", ""], 'invalid --maxnum "": expected a whole number, 1 or more'],
       [["--textfile"], "chatmail-maildir fsreport: option --textfile needs a value"],
       [["--bogus"], "chatmail-maildir fsreport: unknown option --bogus"],
     ];

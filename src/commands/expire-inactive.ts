@@ -9,12 +9,13 @@ import {
   finishLeftover,
   type GuardCheck,
   listLeftovers,
-  REMOVAL_PREFIX,
+  removalName,
   removeMailbox,
   type ScannedMailbox,
   scanMailboxes,
   SECONDS_PER_DAY,
 } from "../inactive-mailboxes.ts";
+import { type DirectoryLock, lockDirectory } from "../lock.ts";
 import type { Logger } from "../log.ts";
 import { listMailboxes } from "../maildir.ts";
 import { MAX_DAYS, parseDecimal, parseWholeNumber } from "../numbers.ts";
@@ -99,7 +100,10 @@ function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
 
 function parseRunOptions(args: Record<string, unknown>, { options, check }: ResolvedOptions): RunOptions {
   const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days", MAX_DAYS);
-  const maxnum = check("maxnum", (value, name) => (value === undefined ? undefined : parseWholeNumber(value as string | number, name)));
+  // 0 would examine no mailbox and still report success, so --maxnum starts at 1.
+  const maxnum = check("maxnum", (value, name) =>
+    value === undefined ? undefined : parseWholeNumber(value as string | number, name, Number.MAX_SAFE_INTEGER, 1),
+  );
   const maxFraction = check("max-fraction", (value, name) =>
     value === undefined ? DEFAULT_MAX_FRACTION : parseDecimal(value as string | number, name, 1),
   );
@@ -173,18 +177,20 @@ async function removeSelected(
         entry.status = "vanished";
         log.detail(`skipped ${address}: removed by someone else since the scan`);
         break;
-      case "failed":
+      case "failed": {
         entry.status = "failed";
         failures++;
+        const renamed = displayPath(removalName(mailbox.name));
         if (outcome.step === "rename") {
-          log.error(`cannot rename mailbox ${address} to ${REMOVAL_PREFIX}${address}: ${describeError(outcome.error)}`);
+          log.error(`cannot rename mailbox ${address} to ${renamed}: ${describeError(outcome.error)}`);
         } else {
           log.error(
-            `cannot delete ${REMOVAL_PREFIX}${address} (the renamed mailbox ${address}): ${describeError(outcome.error)}; ` +
+            `cannot delete ${renamed} (the renamed mailbox ${address}): ${describeError(outcome.error)}; ` +
               "the next --remove run retries",
           );
         }
         break;
+      }
     }
   };
 
@@ -254,7 +260,7 @@ export const expireInactiveCommand = defineCommand({
       description: `Path of chatmail.ini (default: ${DEFAULT_CHATMAIL_INI})`,
     },
     days: { type: "string", valueHint: "N", description: "Run as if today were N days earlier" },
-    maxnum: { type: "string", valueHint: "N", description: "Examine only the first N mailboxes, in name order" },
+    maxnum: { type: "string", valueHint: "N", description: "Examine only the first N mailboxes (1 or more), in name order" },
     remove: { type: "boolean", description: "Remove the mailboxes; without it the run only reports them" },
     force: { type: "boolean", description: "Remove even when more than --max-fraction of the mailboxes would go" },
     "max-fraction": {
@@ -283,82 +289,116 @@ export const expireInactiveCommand = defineCommand({
     }
     if (run.maxnum !== undefined) names = names.slice(0, run.maxnum);
 
-    const quiet = logger.verbosity === "quiet";
-    const scanProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes scanned");
-    const removalProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes removed");
-    const log = loggerAbove(logger, [scanProgress, removalProgress]);
-    let failures = 0;
-
-    // Leftovers go first: they are no longer mailboxes, and a leftover with the same address
-    // would block the rename of that mailbox below.
-    let leftoversFinished = 0;
-    if (run.remove) {
-      const leftovers = await finishLeftovers(mailboxesDir, log);
-      leftoversFinished = leftovers.finished;
-      failures += leftovers.failed;
+    // One --remove run at a time, because a second one would take the dot-names of the first
+    // for leftovers and race it on each delete. A dry run changes nothing and takes no lock.
+    let lock: DirectoryLock | undefined;
+    if (run.remove) lock = await lockMailboxesDir(mailboxesDir);
+    try {
+      return await expire(mailboxesDir, names, now, cutoff, run, logger, started);
+    } finally {
+      lock?.release();
     }
-
-    // A mailbox that vanished since the listing was not examined.
-    const scanned = (
-      await scanMailboxes(mailboxesDir, names, cutoff, (done) => scanProgress.update(done, names.length))
-    ).filter((mailbox) => mailbox.verdict !== "vanished");
-    scanProgress.finish();
-
-    const { selected, keptWithoutPassword, unknownLogins, errors } = sortScanned(scanned, log);
-    failures += errors;
-
-    const guard = checkGuard(scanned, run.maxFraction);
-    const stoppedByGuard = guard.trips && !run.force;
-    if (stoppedByGuard) {
-      for (const entry of selected) entry.status = "stopped-by-guard";
-      const consequence = run.remove ? "removed nothing" : "a --remove run would remove nothing";
-      log.error(`${consequence}: ${guardMessage(guard, run.maxFraction)}`);
-    } else if (run.remove) {
-      failures += await removeSelected(mailboxesDir, selected, cutoff, log, removalProgress);
-      removalProgress.finish();
-    } else {
-      for (const { mailbox } of selected) log.detail(`would remove ${displayPath(mailbox.name)} (${describeLogin(mailbox)})`);
-    }
-
-    const seconds = (performance.now() - started) / 1000;
-    const removed = selected.filter((entry) => entry.status === "removed").length;
-    const examined = scanned.length;
-
-    if (run.json) {
-      const result = {
-        dryRun: !run.remove,
-        mailboxesDir: displayPath(mailboxesDir),
-        now,
-        cutoff,
-        examined,
-        selected: selected.length,
-        removed,
-        mailboxes: selected.map(({ mailbox, status }) => ({
-          address: displayPath(mailbox.name),
-          lastLogin: mailbox.lastLogin,
-          reason: mailbox.verdict,
-          status,
-        })),
-        keptWithoutPassword,
-        unknownLogins,
-        leftoversFinished,
-        guard: {
-          maxFraction: run.maxFraction,
-          removals: guard.removals,
-          examined: guard.examined,
-          tripped: guard.trips,
-          forced: guard.trips && run.force,
-        },
-        errors: failures,
-        seconds: Number(seconds.toFixed(2)),
-      };
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    } else if (run.remove) {
-      process.stdout.write(`Removed ${removed} out of ${examined} mailboxes in ${seconds.toFixed(2)} seconds\n`);
-    } else {
-      process.stdout.write(`Would remove ${selected.length} out of ${examined} mailboxes in ${seconds.toFixed(2)} seconds\n`);
-    }
-
-    return failures > 0 || stoppedByGuard ? EXIT_FAILURE : EXIT_OK;
   },
 });
+
+/**
+ * Takes the lock that keeps a second --remove run out. That run fails at once instead of waiting,
+ * because the run holding the lock does the same work, and the failed unit shows an operator
+ * that two timers (or a timer and a manual run) overlap.
+ */
+function lockMailboxesDir(mailboxesDir: string): Promise<DirectoryLock> {
+  return lockDirectory(mailboxesDir, {
+    command: `${COMMAND} --remove`,
+    description: `mailboxes_dir ${displayPath(mailboxesDir)} for ${COMMAND} --remove`,
+    addressSpaceFix: "raise it to 4 GiB or remove it",
+  });
+}
+
+/** Finishes leftovers, scans, applies the guard, removes and prints the result. Returns the exit code. */
+async function expire(
+  mailboxesDir: string,
+  names: string[],
+  now: number,
+  cutoff: number,
+  run: RunOptions,
+  logger: Logger,
+  started: number,
+): Promise<number> {
+  const quiet = logger.verbosity === "quiet";
+  const scanProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes scanned");
+  const removalProgress = quiet ? NO_PROGRESS : createProgress(COMMAND, "mailboxes removed");
+  const log = loggerAbove(logger, [scanProgress, removalProgress]);
+  let failures = 0;
+
+  // Leftovers go first: they are no longer mailboxes, and a leftover with the same address
+  // would block the rename of that mailbox below.
+  let leftoversFinished = 0;
+  if (run.remove) {
+    const leftovers = await finishLeftovers(mailboxesDir, log);
+    leftoversFinished = leftovers.finished;
+    failures += leftovers.failed;
+  }
+
+  // A mailbox that vanished since the listing was not examined.
+  const scanned = (
+    await scanMailboxes(mailboxesDir, names, cutoff, (done) => scanProgress.update(done, names.length))
+  ).filter((mailbox) => mailbox.verdict !== "vanished");
+  scanProgress.finish();
+
+  const { selected, keptWithoutPassword, unknownLogins, errors } = sortScanned(scanned, log);
+  failures += errors;
+
+  const guard = checkGuard(scanned, run.maxFraction);
+  const stoppedByGuard = guard.trips && !run.force;
+  if (stoppedByGuard) {
+    for (const entry of selected) entry.status = "stopped-by-guard";
+    const consequence = run.remove ? "removed nothing" : "a --remove run would remove nothing";
+    log.error(`${consequence}: ${guardMessage(guard, run.maxFraction)}`);
+  } else if (run.remove) {
+    failures += await removeSelected(mailboxesDir, selected, cutoff, log, removalProgress);
+    removalProgress.finish();
+  } else {
+    for (const { mailbox } of selected) log.detail(`would remove ${displayPath(mailbox.name)} (${describeLogin(mailbox)})`);
+  }
+
+  const seconds = (performance.now() - started) / 1000;
+  const removed = selected.filter((entry) => entry.status === "removed").length;
+  const examined = scanned.length;
+
+  if (run.json) {
+    const result = {
+      dryRun: !run.remove,
+      mailboxesDir: displayPath(mailboxesDir),
+      now,
+      cutoff,
+      examined,
+      selected: selected.length,
+      removed,
+      mailboxes: selected.map(({ mailbox, status }) => ({
+        address: displayPath(mailbox.name),
+        lastLogin: mailbox.lastLogin,
+        reason: mailbox.verdict,
+        status,
+      })),
+      keptWithoutPassword,
+      unknownLogins,
+      leftoversFinished,
+      guard: {
+        maxFraction: run.maxFraction,
+        removals: guard.removals,
+        examined: guard.examined,
+        tripped: guard.trips,
+        forced: guard.trips && run.force,
+      },
+      errors: failures,
+      seconds: Number(seconds.toFixed(2)),
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (run.remove) {
+    process.stdout.write(`Removed ${removed} out of ${examined} mailboxes in ${seconds.toFixed(2)} seconds\n`);
+  } else {
+    process.stdout.write(`Would remove ${selected.length} out of ${examined} mailboxes in ${seconds.toFixed(2)} seconds\n`);
+  }
+
+  return failures > 0 || stoppedByGuard ? EXIT_FAILURE : EXIT_OK;
+}

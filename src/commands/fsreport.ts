@@ -55,7 +55,7 @@ export const fsreportCommand = defineCommand({
       description: "Size classes count only mailboxes whose last login is at least DAYS days before the reference date (default: 0)",
     },
     mdir: { type: "string", valueHint: "cur|new|tmp", description: "Size classes count only messages in this kind of subdirectory" },
-    maxnum: { type: "string", valueHint: "N", description: "Report only the first N mailboxes in name order (0: all)" },
+    maxnum: { type: "string", valueHint: "N", description: "Report only the first N mailboxes (1 or more) in name order" },
     textfile: {
       type: "string",
       valueHint: "PATH",
@@ -79,7 +79,9 @@ export const fsreportCommand = defineCommand({
     const minLoginAgeDays = check("min-login-age", (value, name) =>
       parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_DAYS),
     );
-    const maxnum = check("maxnum", (value, name) => parseWholeNumber((value as string | number | undefined) ?? 0, name));
+    const maxnum = check("maxnum", (value, name) =>
+      value === undefined ? undefined : parseWholeNumber(value as string | number, name, Number.MAX_SAFE_INTEGER, 1),
+    );
     const mdir = check("mdir", (value, name) => {
       if (value !== undefined && !MDIR_CHOICES.includes(value as MessageSubdir)) {
         throw new UsageError(`invalid ${name} ${JSON.stringify(value)}: expected one of ${MDIR_CHOICES.join(", ")}`);
@@ -113,7 +115,7 @@ export const fsreportCommand = defineCommand({
     } catch (error) {
       throw new CliError(`cannot read mailboxes_dir ${displayPath(mailboxesDir)}: ${describeError(error)}`);
     }
-    if (maxnum > 0) names = names.slice(0, maxnum);
+    if (maxnum !== undefined) names = names.slice(0, maxnum);
 
     const report = new StorageReport({
       now: startedAt - days * DAY_SECONDS,
