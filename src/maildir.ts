@@ -5,7 +5,7 @@
  * Paths and names are raw strings (see raw-path.ts): one UTF-16 unit per byte.
  */
 
-import { promises as fsp, type Dirent, type Stats } from "node:fs";
+import { promises as fsp, type Dirent, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
 
 import { errorCode } from "./errors.ts";
 import { toFsPath } from "./raw-path.ts";
@@ -180,18 +180,17 @@ export interface MailboxContents {
 
 const MESSAGE_SUBDIRS = new Set(["cur", "new", "tmp"]);
 
-/**
- * Max number of stat calls in flight per directory. Bun runs async fs calls on a thread pool,
- * so a batch keeps the kernel busy while JavaScript handles the results of the previous batch.
+/*
+ * The walk calls readdirSync and lstatSync on purpose. Measured with scripts/walk-bench.ts on
+ * 100 000 and 1 000 000 files (2 shared cores, Bun 1.4.5): the promise-based calls took 1.2 to
+ * 1.3 times the CPU time and 1.3 to 1.5 times the wall time, because each call is a task on
+ * Bun's thread pool plus a promise, while the kernel does the same work.
  */
-const STAT_BATCH = 256;
 
-async function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Promise<Dirent[] | null> {
+/** Reads a directory; returns null when it vanished or cannot be read (that case counts and goes to `onError`). */
+function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Dirent[] | null {
   try {
-    return (await fsp.readdir(toFsPath(path) as string, {
-      withFileTypes: true,
-      encoding: "latin1",
-    })) as unknown as Dirent[];
+    return readdirSync(toFsPath(path) as string, { withFileTypes: true, encoding: "latin1" }) as unknown as Dirent[];
   } catch (error) {
     // A directory that vanished during the walk is no error: its files are gone too.
     const code = errorCode(error);
@@ -206,10 +205,11 @@ async function readDirectory(path: string, options: WalkOptions, contents: Mailb
  * lstat that returns null for a file that vanished, is no longer a regular file, or cannot be
  * statted (that last case is passed to `onError`).
  */
-async function statRegularFile(path: string, options: WalkOptions): Promise<Stats | null> {
+function statRegularFile(path: string, options: WalkOptions): Stats | null {
   try {
-    const stats = await fsp.lstat(toFsPath(path));
-    return stats.isFile() ? stats : null;
+    // throwIfNoEntry spares building an exception for the common race of a vanished file.
+    const stats = lstatSync(toFsPath(path), { throwIfNoEntry: false });
+    return stats !== undefined && stats.isFile() ? stats : null;
   } catch (error) {
     const code = errorCode(error);
     if (code !== "ENOENT" && code !== "ENOTDIR") options.onError?.(path, error);
@@ -217,7 +217,7 @@ async function statRegularFile(path: string, options: WalkOptions): Promise<Stat
   }
 }
 
-async function walkMessageDir(
+function walkMessageDir(
   dirPath: string,
   folder: string,
   subdir: MessageSubdir,
@@ -225,9 +225,7 @@ async function walkMessageDir(
   options: WalkOptions,
   contents: MailboxContents,
   subdirsOut: Dirent[],
-): Promise<void> {
-  const pending: Promise<void>[] = [];
-
+): void {
   for (const entry of entries) {
     if (entry.isDirectory()) {
       subdirsOut.push(entry);
@@ -243,58 +241,33 @@ async function walkMessageDir(
       continue;
     }
 
-    pending.push(
-      statRegularFile(`${dirPath}/${name}`, options).then((stats) => {
-        if (stats === null) return;
-        contents.messages.push({
-          folder,
-          subdir,
-          name,
-          quotaSize: sizeFromName ?? stats.size,
-          diskSize: stats.size,
-          mtimeMs: stats.mtimeMs,
-        });
-      }),
-    );
-    if (pending.length >= STAT_BATCH) await Promise.all(pending.splice(0));
+    const stats = statRegularFile(`${dirPath}/${name}`, options);
+    if (stats === null) continue;
+    contents.messages.push({
+      folder,
+      subdir,
+      name,
+      quotaSize: sizeFromName ?? stats.size,
+      diskSize: stats.size,
+      mtimeMs: stats.mtimeMs,
+    });
   }
-
-  await Promise.all(pending);
 }
 
-async function countExtraFiles(
-  dirPath: string,
-  entries: Dirent[],
-  options: WalkOptions,
-  contents: MailboxContents,
-): Promise<void> {
-  const pending: Promise<void>[] = [];
+function countExtraFiles(dirPath: string, entries: Dirent[], options: WalkOptions, contents: MailboxContents): void {
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    pending.push(
-      statRegularFile(`${dirPath}/${entry.name}`, options).then((stats) => {
-        if (stats === null) return;
-        contents.extraFileCount++;
-        contents.extraFileBytes += stats.size;
-      }),
-    );
-    if (pending.length >= STAT_BATCH) await Promise.all(pending.splice(0));
+    const stats = statRegularFile(`${dirPath}/${entry.name}`, options);
+    if (stats === null) continue;
+    contents.extraFileCount++;
+    contents.extraFileBytes += stats.size;
   }
-  await Promise.all(pending);
 }
 
-/**
- * Walks a directory of the mailbox tree. `relative` is its path below the mailbox ("" for the
- * mailbox itself). Subdirectories are walked concurrently.
- */
-async function walkDirectory(
-  mailboxPath: string,
-  relative: string,
-  options: WalkOptions,
-  contents: MailboxContents,
-): Promise<void> {
+/** Walks a directory of the mailbox tree. `relative` is its path below the mailbox ("" for the mailbox itself). */
+function walkDirectory(mailboxPath: string, relative: string, options: WalkOptions, contents: MailboxContents): void {
   const dirPath = relative === "" ? mailboxPath : `${mailboxPath}/${relative}`;
-  const entries = await readDirectory(dirPath, options, contents);
+  const entries = readDirectory(dirPath, options, contents);
   if (entries === null) return;
 
   const slash = relative.lastIndexOf("/");
@@ -303,20 +276,18 @@ async function walkDirectory(
 
   if (relative !== "" && MESSAGE_SUBDIRS.has(dirName)) {
     const folder = slash < 0 ? "" : relative.slice(0, slash);
-    await walkMessageDir(dirPath, folder, dirName as MessageSubdir, entries, options, contents, subdirs);
+    walkMessageDir(dirPath, folder, dirName as MessageSubdir, entries, options, contents, subdirs);
   } else {
     for (const entry of entries) {
       if (entry.isDirectory()) subdirs.push(entry);
     }
-    if (options.countExtraFiles) await countExtraFiles(dirPath, entries, options, contents);
+    if (options.countExtraFiles) countExtraFiles(dirPath, entries, options, contents);
   }
 
   // Dirent.isDirectory() is false for a symlink to a directory, so symlinks are never followed.
-  await Promise.all(
-    subdirs.map((entry) =>
-      walkDirectory(mailboxPath, relative === "" ? entry.name : `${relative}/${entry.name}`, options, contents),
-    ),
-  );
+  for (const entry of subdirs) {
+    walkDirectory(mailboxPath, relative === "" ? entry.name : `${relative}/${entry.name}`, options, contents);
+  }
 }
 
 /**
@@ -326,8 +297,8 @@ async function walkDirectory(
  * followed below the mailbox; `mailboxPath` itself may be reached through one. Throws only when
  * `mailboxPath` is missing or not a directory.
  */
-export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}): Promise<MailboxContents> {
-  const stats = await fsp.stat(toFsPath(mailboxPath));
+export function walkMailboxSync(mailboxPath: string, options: WalkOptions = {}): MailboxContents {
+  const stats = statSync(toFsPath(mailboxPath));
   if (!stats.isDirectory()) {
     throw Object.assign(new Error(`not a directory: ${mailboxPath}`), { code: "ENOTDIR" });
   }
@@ -339,8 +310,13 @@ export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}
     extraFileBytes: 0,
     unreadableDirs: 0,
   };
-  await walkDirectory(mailboxPath, "", options, contents);
+  walkDirectory(mailboxPath, "", options, contents);
   return contents;
+}
+
+/** Walks one mailbox like walkMailboxSync; the promise rejects where that throws. */
+export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}): Promise<MailboxContents> {
+  return walkMailboxSync(mailboxPath, options);
 }
 
 /** Returns true for a folder whose messages Dovecot's maildir quota counts: the INBOX and Maildir++ dot-folders. */
