@@ -36,13 +36,13 @@ dist/chatmail-maildir-linux-x64: $(SOURCES) node_modules/.installed $(RUNTIMES)/
 	@mkdir -p dist
 	$(BUN) build $(COMPILE_FLAGS) --define BUILD_TARGET='"linux-x64"' \
 		--target=bun-linux-x64-baseline --compile-executable-path=$(RUNTIMES)/bun-linux-x64-baseline/bin/bun \
-		src/cli.ts --outfile $@
+		src/cli.ts src/walk-worker.ts --outfile $@
 
 dist/chatmail-maildir-linux-arm64: $(SOURCES) node_modules/.installed $(RUNTIMES)/bun-linux-aarch64/bin/bun
 	@mkdir -p dist
 	$(BUN) build $(COMPILE_FLAGS) --define BUILD_TARGET='"linux-arm64"' \
 		--target=bun-linux-arm64 --compile-executable-path=$(RUNTIMES)/bun-linux-aarch64/bin/bun \
-		src/cli.ts --outfile $@
+		src/cli.ts src/walk-worker.ts --outfile $@
 
 build: $(BINARIES)
 

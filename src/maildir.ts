@@ -7,6 +7,8 @@
 
 import { promises as fsp, type Dirent, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
 
+import { availableParallelism } from "node:os";
+
 import { errorCode } from "./errors.ts";
 import { toFsPath } from "./raw-path.ts";
 
@@ -135,6 +137,17 @@ export async function readLastLogin(mailboxPath: string): Promise<number | null>
   }
 }
 
+/** Reads the last login like readLastLogin, with a blocking lstat. */
+export function readLastLoginSync(mailboxPath: string): number | null {
+  try {
+    const stats = lstatSync(toFsPath(`${mailboxPath}/password`), { throwIfNoEntry: false });
+    return stats === undefined ? null : Math.floor(stats.mtimeMs / 1000);
+  } catch (error) {
+    if (errorCode(error) === "ENOTDIR") return null;
+    throw error;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Walking one mailbox
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +177,11 @@ export interface WalkOptions {
   countExtraFiles?: boolean;
   /** Called once for each directory that cannot be read; the walk goes on without it. */
   onError?: (path: string, error: unknown) => void;
+  /**
+   * Threads that walkMailboxes walks in: 1 walks in the calling thread, more start that many
+   * worker threads. Default: the available cores, at most MAX_WALK_THREADS.
+   */
+  threads?: number;
 }
 
 /** The result of walking one mailbox. */
@@ -352,41 +370,259 @@ export interface Mailbox {
   contents: MailboxContents;
 }
 
-/** Max number of mailboxes walked at once; bounds memory to that many mailboxes. */
-const MAILBOX_CONCURRENCY = 8;
+/**
+ * Upper bound of the default thread count. A disk gains little from more than a few threads
+ * with stat calls in flight, and each worker thread costs about 5 to 10 MB of memory.
+ */
+export const MAX_WALK_THREADS = 4;
+
+/** Mailboxes per request to a worker thread: large enough that messaging costs little. */
+const MAX_CHUNK_MAILBOXES = 16;
+
+/** Requests in flight per worker thread; with 2, a worker never waits for the next one. */
+const CHUNKS_PER_WORKER = 2;
 
 /**
- * Walks the given mailboxes of a mailboxes directory, several at a time, and yields each one
- * when it is done (not in name order). A mailbox that vanished before its walk is skipped.
+ * Walks one mailbox of a mailboxes directory with its last login. Returns null when the mailbox
+ * vanished before or during the start of its walk.
+ */
+function walkMailboxEntry(mailboxesDir: string, name: string, options: WalkOptions): Mailbox | null {
+  const path = `${mailboxesDir}/${name}`;
+  try {
+    const lastLogin = readLastLoginSync(path);
+    const contents = walkMailboxSync(path, options);
+    return { name, path, lastLogin, contents };
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw error;
+  }
+}
+
+/** An error as it crosses threads: the code and message that describeError and callers use. */
+interface ErrorRecord {
+  code: string | undefined;
+  message: string;
+}
+
+function recordError(error: unknown): ErrorRecord {
+  return { code: errorCode(error), message: error instanceof Error ? error.message : String(error) };
+}
+
+function errorFromRecord(record: ErrorRecord): Error {
+  const error = new Error(record.message);
+  return record.code === undefined ? error : Object.assign(error, { code: record.code });
+}
+
+const SUBDIR_CODES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
+
+/**
+ * One walked mailbox in the form a worker thread posts. Structured cloning of one object per
+ * message would cost about as much as the walk itself, so the messages travel as one string of
+ * names and one Float64Array, moved without a copy.
+ */
+export interface PackedMailbox {
+  name: string;
+  lastLogin: number | null;
+  /** Distinct folders of the messages. */
+  folders: string[];
+  /** Message names joined by "/", which no file name contains. */
+  names: string;
+  /** Four numbers per message: folder index * 4 + subdir code, quotaSize, diskSize, mtimeMs. */
+  numbers: Float64Array<ArrayBuffer>;
+  extraFileCount: number;
+  extraFileBytes: number;
+  unreadableDirs: number;
+  /** onError calls of the walk, in order. */
+  errors: { path: string; error: ErrorRecord }[];
+  /** Set when the mailbox vanished ("vanished") or its walk threw. */
+  failure: ErrorRecord | "vanished" | null;
+}
+
+/** Walks one mailbox in a worker thread and packs the result; never throws. */
+export function walkPackedMailbox(mailboxesDir: string, name: string, options: WalkOptions): PackedMailbox {
+  const packed: PackedMailbox = {
+    name,
+    lastLogin: null,
+    folders: [],
+    names: "",
+    numbers: new Float64Array(0),
+    extraFileCount: 0,
+    extraFileBytes: 0,
+    unreadableDirs: 0,
+    errors: [],
+    failure: null,
+  };
+  const onError = (path: string, error: unknown) => packed.errors.push({ path, error: recordError(error) });
+
+  let mailbox: Mailbox | null;
+  try {
+    mailbox = walkMailboxEntry(mailboxesDir, name, { ...options, onError });
+  } catch (error) {
+    packed.failure = recordError(error);
+    return packed;
+  }
+  if (mailbox === null) {
+    packed.failure = "vanished";
+    return packed;
+  }
+
+  const { contents } = mailbox;
+  const folderIndex = new Map<string, number>();
+  const names: string[] = [];
+  const numbers = new Float64Array(contents.messages.length * 4);
+  let at = 0;
+  for (const message of contents.messages) {
+    let index = folderIndex.get(message.folder);
+    if (index === undefined) {
+      index = packed.folders.length;
+      folderIndex.set(message.folder, index);
+      packed.folders.push(message.folder);
+    }
+    names.push(message.name);
+    numbers[at++] = index * 4 + SUBDIR_CODES.indexOf(message.subdir);
+    numbers[at++] = message.quotaSize;
+    numbers[at++] = message.diskSize;
+    numbers[at++] = message.mtimeMs;
+  }
+
+  packed.lastLogin = mailbox.lastLogin;
+  packed.names = names.join("/");
+  packed.numbers = numbers;
+  packed.extraFileCount = contents.extraFileCount;
+  packed.extraFileBytes = contents.extraFileBytes;
+  packed.unreadableDirs = contents.unreadableDirs;
+  return packed;
+}
+
+/**
+ * Turns a packed mailbox back into a Mailbox, passing its errors to `onError`. Returns null for
+ * a vanished mailbox; throws the error of a failed one.
+ */
+function unpackMailbox(mailboxesDir: string, packed: PackedMailbox, options: WalkOptions): Mailbox | null {
+  for (const { path, error } of packed.errors) options.onError?.(path, errorFromRecord(error));
+  if (packed.failure === "vanished") return null;
+  if (packed.failure !== null) throw errorFromRecord(packed.failure);
+
+  const { numbers, folders } = packed;
+  const names = packed.names === "" ? [] : packed.names.split("/");
+  const messages: MessageFile[] = new Array(names.length);
+  for (let i = 0; i < names.length; i++) {
+    const code = numbers[i * 4]!;
+    messages[i] = {
+      folder: folders[Math.floor(code / 4)]!,
+      subdir: SUBDIR_CODES[code % 4]!,
+      name: names[i]!,
+      quotaSize: numbers[i * 4 + 1]!,
+      diskSize: numbers[i * 4 + 2]!,
+      mtimeMs: numbers[i * 4 + 3]!,
+    };
+  }
+
+  const path = `${mailboxesDir}/${packed.name}`;
+  const contents: MailboxContents = {
+    path,
+    messages,
+    extraFileCount: packed.extraFileCount,
+    extraFileBytes: packed.extraFileBytes,
+    unreadableDirs: packed.unreadableDirs,
+  };
+  return { name: packed.name, path, lastLogin: packed.lastLogin, contents };
+}
+
+/** A request to a worker thread, answered with the PackedMailbox of each name in order. */
+export interface WalkRequest {
+  mailboxesDir: string;
+  names: string[];
+  statMessages: boolean;
+  countExtraFiles: boolean;
+}
+
+function defaultWalkThreads(): number {
+  return Math.min(MAX_WALK_THREADS, availableParallelism());
+}
+
+/**
+ * Walks the given mailboxes of a mailboxes directory and yields each one when it is done (not
+ * in name order). A mailbox that vanished before its walk is skipped.
+ *
+ * With more than one thread (see WalkOptions.threads), worker threads walk chunks of mailboxes
+ * while the calling thread turns their results into Mailbox objects and runs the caller's loop.
+ * Each worker has at most CHUNKS_PER_WORKER chunks requested and not yet consumed, so memory
+ * stays bounded by a few chunks of mailboxes however slow the caller is.
  */
 export async function* walkMailboxes(
   mailboxesDir: string,
   names: readonly string[],
   options: WalkOptions = {},
 ): AsyncGenerator<Mailbox> {
-  const inFlight = new Map<number, Promise<{ id: number; mailbox: Mailbox | null }>>();
-  let next = 0;
+  const requested = options.threads ?? defaultWalkThreads();
+  const threads = Number.isSafeInteger(requested) ? Math.min(requested, names.length) : 1;
+  if (threads <= 1) {
+    for (const name of names) {
+      const mailbox = walkMailboxEntry(mailboxesDir, name, options);
+      if (mailbox !== null) yield mailbox;
+    }
+    return;
+  }
 
-  const start = (id: number, name: string) => {
-    const path = `${mailboxesDir}/${name}`;
-    const work = Promise.all([readLastLogin(path), walkMailbox(path, options)]).then(
-      ([lastLogin, contents]) => ({ id, mailbox: { name, path, lastLogin, contents } }),
-      (error: unknown) => {
-        const code = errorCode(error);
-        if (code === "ENOENT" || code === "ENOTDIR") return { id, mailbox: null };
-        throw error;
-      },
-    );
-    inFlight.set(id, work);
+  // Small chunks for short lists, so that every thread gets work.
+  const chunkSize = Math.max(1, Math.min(MAX_CHUNK_MAILBOXES, Math.floor(names.length / (threads * CHUNKS_PER_WORKER * 4))));
+  const chunkCount = Math.ceil(names.length / chunkSize);
+  let nextChunk = 0;
+
+  const received: { worker: Worker; mailboxes: PackedMailbox[] }[] = [];
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
   };
 
-  while (next < names.length || inFlight.size > 0) {
-    while (next < names.length && inFlight.size < MAILBOX_CONCURRENCY) {
-      start(next, names[next]!);
-      next++;
+  const request = (worker: Worker) => {
+    if (nextChunk >= chunkCount) return;
+    const start = nextChunk * chunkSize;
+    nextChunk++;
+    const message: WalkRequest = {
+      mailboxesDir,
+      names: names.slice(start, start + chunkSize),
+      statMessages: options.statMessages === true,
+      countExtraFiles: options.countExtraFiles === true,
+    };
+    worker.postMessage(message);
+  };
+
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < threads; i++) {
+      // A worker runs only the walk, so the small JavaScriptCore heap suffices: it saved about
+      // 10 MB of peak RSS per worker and no measurable time on the 100 000-file tree.
+      const worker = new Worker(new URL("./walk-worker.ts", import.meta.url).href, { smol: true });
+      worker.onmessage = (event: MessageEvent<PackedMailbox[]>) => {
+        received.push({ worker, mailboxes: event.data });
+        notify();
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        failure ??= event.error ?? new Error(`walker thread failed: ${event.message}`);
+        notify();
+      };
+      workers.push(worker);
+      for (let j = 0; j < CHUNKS_PER_WORKER; j++) request(worker);
     }
-    const done = await Promise.race(inFlight.values());
-    inFlight.delete(done.id);
-    if (done.mailbox !== null) yield done.mailbox;
+
+    for (let done = 0; done < chunkCount; done++) {
+      while (received.length === 0 && failure === null) await new Promise<void>((resolve) => (wake = resolve));
+      if (failure !== null) throw failure;
+
+      // Requesting the next chunk before consuming this one keeps the worker busy meanwhile.
+      const { worker, mailboxes } = received.shift()!;
+      request(worker);
+      for (const packed of mailboxes) {
+        const mailbox = unpackMailbox(mailboxesDir, packed, options);
+        if (mailbox !== null) yield mailbox;
+      }
+    }
+  } finally {
+    for (const worker of workers) worker.terminate();
   }
 }

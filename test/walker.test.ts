@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { listMailboxes, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
+import { listMailboxes, type Mailbox, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
 import { makeMaildir, makeTempDir, messageName, nowSeconds, writeFileAt } from "./helpers.ts";
 
 const T = 1_700_000_000;
@@ -174,4 +174,78 @@ describe("mailboxes directory", () => {
     expect(seen.get("u07@example.org")).toBe(107);
     expect(readFileSync(join(dir, "u07@example.org", "password")).length).toBe(1);
   });
+
+  // threads 1 walks in the calling thread; more walk in worker threads whose results are packed.
+  for (const threads of [1, 3]) {
+    test(`walkMailboxes with ${threads} thread(s) keeps every field`, async () => {
+      const dir = makeTempDir();
+      const names: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const name = `u${String(i).padStart(2, "0")}@example.org`;
+        names.push(name);
+        writeFileAt(join(dir, name, "cur", messageName(T, i, 100 + i, "S")), 10 + i, T + i);
+        writeFileAt(join(dir, name, ".DeltaChat", "new", `no-size-${i}`), 7, T);
+        writeFileAt(join(dir, name, "password"), 1, T + 86_400);
+        writeFileAt(join(dir, name, "maildirsize"), 3, T);
+      }
+      mkdirSync(join(dir, "u05@example.org", "tmp"));
+      writeFileSync(Buffer.from(join(dir, "u05@example.org", "tmp") + "/\xff-raw", "latin1"), "12345");
+      names.push("gone@example.org");
+      writeFileSync(join(dir, "file@example.org"), "");
+      names.push("file@example.org");
+
+      const seen = new Map<string, Mailbox>();
+      for await (const mailbox of walkMailboxes(dir, names, { statMessages: true, countExtraFiles: true, threads })) {
+        seen.set(mailbox.name, mailbox);
+      }
+
+      expect([...seen.keys()].sort()).toEqual(names.slice(0, 20));
+      const mailbox = seen.get("u05@example.org")!;
+      expect(mailbox.path).toBe(join(dir, "u05@example.org"));
+      expect(mailbox.lastLogin).toBe(T + 86_400);
+      expect(mailbox.contents.path).toBe(mailbox.path);
+      expect(mailbox.contents.extraFileCount).toBe(2);
+      expect(mailbox.contents.extraFileBytes).toBe(4);
+      expect(mailbox.contents.unreadableDirs).toBe(0);
+
+      const byName = (name: string) => mailbox.contents.messages.find((m) => m.name === name);
+      expect(byName(messageName(T, 5, 105, "S"))).toEqual({
+        folder: "",
+        subdir: "cur",
+        name: messageName(T, 5, 105, "S"),
+        quotaSize: 105,
+        diskSize: 15,
+        mtimeMs: (T + 5) * 1000,
+      });
+      expect(byName("no-size-5")).toEqual({
+        folder: ".DeltaChat",
+        subdir: "new",
+        name: "no-size-5",
+        quotaSize: 7,
+        diskSize: 7,
+        mtimeMs: T * 1000,
+      });
+      const raw = byName("\xff-raw")!;
+      expect(raw.subdir).toBe("tmp");
+      expect(raw.diskSize).toBe(5);
+      expect(mailbox.contents.messages.length).toBe(3);
+    });
+  }
+
+  test("walkMailboxes stops its threads on break", async () => {
+    const dir = makeTempDir();
+    const names: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const name = `u${String(i).padStart(2, "0")}@example.org`;
+      names.push(name);
+      writeFileAt(join(dir, name, "cur", messageName(T, i, 100)), 1, T);
+    }
+    let count = 0;
+    for await (const _ of walkMailboxes(dir, names, { threads: 2 })) {
+      count++;
+      if (count === 3) break;
+    }
+    expect(count).toBe(3);
+  });
 });
+
