@@ -33,6 +33,18 @@ function kebab(name: string): string {
 
 interface OptionSpec {
   takesValue: boolean;
+  /** The value an option with an optional value gets when it is given alone. */
+  valueWhenAlone?: string;
+}
+
+/**
+ * Marks a string option whose value is optional, like argparse's `nargs="?"` with `const`:
+ * `--name=VALUE` and `--name VALUE` set VALUE, and `--name` alone sets `valueWhenAlone`. A
+ * following argument is taken as the value unless it starts with `-`, so a positional argument
+ * right after such an option is read as its value: put positionals before it, or use `=`.
+ */
+export interface OptionalValue {
+  optionalValue: { valueWhenAlone: string };
 }
 
 function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positionals: number } {
@@ -43,7 +55,8 @@ function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positio
       positionals++;
       continue;
     }
-    const spec = { takesValue: def.type === "string" || def.type === "enum" };
+    const valueWhenAlone = "optionalValue" in def ? (def as Partial<OptionalValue>).optionalValue?.valueWhenAlone : undefined;
+    const spec: OptionSpec = { takesValue: def.type === "string" || def.type === "enum", valueWhenAlone };
     options.set(kebab(name), spec);
     const alias = "alias" in def ? def.alias : undefined;
     const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
@@ -54,22 +67,30 @@ function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positio
   return { options, positionals };
 }
 
+function isOption(arg: string): boolean {
+  return arg.length > 1 && arg.startsWith("-");
+}
+
 /**
  * Checks raw arguments against a command's definition: every option must be known, an option
  * that takes a value must have one, and there may be no more positional arguments than defined.
+ * Returns the arguments with each option whose value is optional and that is given alone
+ * rewritten to `--name=<valueWhenAlone>`, ready for citty.
  */
-export function checkArguments(commandName: string, args: ArgsDef, rawArgs: readonly string[]): void {
+export function checkArguments(commandName: string, args: ArgsDef, rawArgs: readonly string[]): string[] {
   const { options, positionals } = optionTable(args);
+  const checked: string[] = [];
   let positionalCount = 0;
 
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
     if (arg === "--") {
       positionalCount += rawArgs.length - i - 1;
+      checked.push(...rawArgs.slice(i));
       break;
     }
 
-    if (arg.length > 1 && arg.startsWith("-")) {
+    if (isOption(arg)) {
       const long = arg.startsWith("--");
       const equals = arg.indexOf("=");
       const name = arg.slice(long ? 2 : 1, equals >= 0 ? equals : undefined);
@@ -77,22 +98,37 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       if (spec === undefined || (!long && name.length !== 1)) {
         throw new UsageError(`${commandName}: unknown option ${arg.split("=")[0]}`);
       }
+      if (spec.valueWhenAlone !== undefined && equals < 0) {
+        const next = rawArgs[i + 1];
+        if (next === undefined || next === "--" || isOption(next)) {
+          checked.push(`--${name}=${spec.valueWhenAlone}`);
+        } else {
+          checked.push(arg, next);
+          i++;
+        }
+        continue;
+      }
       if (spec.takesValue && equals < 0) {
         const value = rawArgs[i + 1];
         if (value === undefined) throw new UsageError(`${commandName}: option ${arg} needs a value`);
+        checked.push(arg, value);
         i++;
+        continue;
       } else if (!spec.takesValue && equals >= 0) {
         throw new UsageError(`${commandName}: option ${arg.slice(0, equals)} takes no value`);
       }
+      checked.push(arg);
       continue;
     }
 
     positionalCount++;
+    checked.push(arg);
   }
 
   if (positionalCount > positionals) {
     throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals})`);
   }
+  return checked;
 }
 
 /** Renders citty's help text, without colors unless stdout is a terminal. */
@@ -152,17 +188,17 @@ export async function runSubcommand(
       return EXIT_OK;
     }
 
-    checkArguments(`${program.name} ${name}`, argsDef, rawArgs);
+    const checkedArgs = checkArguments(`${program.name} ${name}`, argsDef, rawArgs);
 
     let args: Record<string, unknown>;
     try {
-      args = parseArgs([...rawArgs], argsDef) as Record<string, unknown>;
+      args = parseArgs(checkedArgs, argsDef) as Record<string, unknown>;
     } catch (error) {
       // citty's parse errors (a missing positional, an enum value outside its options) are usage errors.
       const message = error instanceof Error ? error.message.replace(/\x1b\[[0-9;]*m/g, "") : String(error);
       throw new UsageError(`${program.name} ${name}: ${message}`);
     }
-    return await subcommand.run({ args, rawArgs: [...rawArgs] });
+    return await subcommand.run({ args, rawArgs: checkedArgs });
   } catch (error) {
     return reportError(program, name, error);
   }

@@ -55,6 +55,8 @@ export function describeError(error: unknown): string {
       return "read-only file system";
     case "ELOOP":
       return "too many symbolic links";
+    case "ENAMETOOLONG":
+      return "file name too long";
   }
   const message = error instanceof Error ? error.message : String(error);
   return (code ? `${code}: ` : "") + message.split("\n")[0];

@@ -388,8 +388,18 @@ const CHUNKS_PER_WORKER = 2;
  */
 function walkMailboxEntry(mailboxesDir: string, name: string, options: WalkOptions): Mailbox | null {
   const path = `${mailboxesDir}/${name}`;
+
+  // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
+  // last login unknown, as a missing one does. The other mailboxes are still walked.
+  let lastLogin: number | null;
   try {
-    const lastLogin = readLastLoginSync(path);
+    lastLogin = readLastLoginSync(path);
+  } catch (error) {
+    options.onError?.(`${path}/password`, error);
+    lastLogin = null;
+  }
+
+  try {
     const contents = walkMailboxSync(path, options);
     return { name, path, lastLogin, contents };
   } catch (error) {
@@ -544,7 +554,8 @@ function defaultWalkThreads(): number {
 
 /**
  * Walks the given mailboxes of a mailboxes directory and yields each one when it is done (not
- * in name order). A mailbox that vanished before its walk is skipped.
+ * in name order). A mailbox that vanished before its walk is skipped. A `password` file that
+ * cannot be statted is passed to `onError` and gives a null last login.
  *
  * With more than one thread (see WalkOptions.threads), worker threads walk chunks of mailboxes
  * while the calling thread turns their results into Mailbox objects and runs the caller's loop.

@@ -1,18 +1,208 @@
 /** quota-expire: trims a mailbox under its quota target when Dovecot's quota warning fires. */
 
+import { existsSync, statSync } from "node:fs";
+
 import { defineCommand } from "citty";
 
-import { CliError } from "../errors.ts";
-import { commonArgs } from "./common.ts";
+import { CliError, describeError, EXIT_FAILURE, EXIT_OK, errorCode, UsageError } from "../errors.ts";
+import { lockMailbox } from "../lock.ts";
+import type { Logger } from "../log.ts";
+import { listMailboxes } from "../maildir.ts";
+import { parseWholeNumber } from "../numbers.ts";
+import { type Policy, POLICIES, trimMailbox, type TrimResult } from "../quota-trim.ts";
+import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
+import type { SettingsSchema } from "../settings.ts";
+import { commonArgs, resolveOptions } from "./common.ts";
+
+const MIB = 1024 * 1024;
+
+/** Largest TARGET_MB accepted: 1 TiB, far above any mailbox quota, so a typo is rejected. */
+export const MAX_TARGET_MB = 1024 * 1024;
+
+/** Largest --keep-recent: ten years in hours. */
+export const MAX_KEEP_RECENT_HOURS = 24 * 3650;
+
+/** How long a run waits for another run on the same mailbox before it gives up. */
+const LOCK_TIMEOUT_MS = 300_000;
+
+const SETTINGS_SCHEMA: SettingsSchema = {
+  policy: "string",
+  "keep-recent": "integer",
+  "dry-run": "boolean",
+  verbose: "boolean",
+  quiet: "boolean",
+};
+
+interface RunSettings {
+  targetBytes: number;
+  policy: Policy;
+  keepRecentMs: number;
+  dryRun: boolean;
+  logger: Logger;
+}
+
+/** Quotes a logfmt value when it contains a space, a quote or an equals sign. */
+function logfmtValue(text: string): string {
+  return /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text;
+}
+
+/** Formats the result line of one mailbox, whose format README.md documents. */
+function resultLine(label: string, target: number, result: TrimResult, elapsedMs: number, waitedMs: number, dryRun: boolean): string {
+  const fields = [
+    `mailbox=${logfmtValue(label)}`,
+    `removed=${result.removedMessages}`,
+    `removed_bytes=${result.removedBytes}`,
+    `usage_before=${result.usageBefore}`,
+    `usage_after=${result.usageAfter}`,
+    `target=${target}`,
+    `elapsed=${(elapsedMs / 1000).toFixed(3)}s`,
+  ];
+  if (waitedMs >= 1) fields.push(`lock_wait=${(waitedMs / 1000).toFixed(3)}s`);
+  if (result.vanishedMessages > 0) fields.push(`vanished=${result.vanishedMessages}`);
+  if (result.staleTmpFiles > 0) fields.push(`stale_tmp_removed=${result.staleTmpFiles}`, `stale_tmp_bytes=${result.staleTmpBytes}`);
+  if (result.usageAfter > target) fields.push("over_target=yes", `kept_recent=${result.keptRecent}`);
+  if (result.errors > 0) fields.push(`errors=${result.errors}`);
+  if (dryRun) fields.push("dry_run=yes");
+  return `quota-expire ${fields.join(" ")}`;
+}
+
+/**
+ * Locks and trims one mailbox and logs its line. Returns the result, or throws a CliError when
+ * the mailbox is missing, is not a directory or cannot be locked.
+ */
+async function expireMailbox(path: string, label: string, settings: RunSettings): Promise<TrimResult> {
+  const { logger } = settings;
+  const started = performance.now();
+
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(toFsPath(path)).isDirectory();
+  } catch (error) {
+    throw new CliError(`mailbox ${displayPath(path)}: ${describeError(error)}`);
+  }
+  if (!isDirectory) throw new CliError(`mailbox ${displayPath(path)}: not a directory`);
+
+  // Taking the lock before the walk means a run that had to wait sees what the previous run left.
+  const lock = await lockMailbox(path, LOCK_TIMEOUT_MS);
+  try {
+    if (lock.waitedMs >= 1) logger.detail(`${label}: waited ${Math.round(lock.waitedMs)} ms for another run to finish`);
+
+    const result = await trimMailbox(path, {
+      targetBytes: settings.targetBytes,
+      policy: settings.policy,
+      keepRecentMs: settings.keepRecentMs,
+      dryRun: settings.dryRun,
+      nowMs: Date.now(),
+      label,
+      logger,
+    });
+
+    const elapsedMs = performance.now() - started;
+    const changed = result.removedMessages > 0 || result.vanishedMessages > 0 || result.staleTmpFiles > 0;
+    if (changed || result.usageAfter > settings.targetBytes || result.errors > 0) {
+      logger.info(resultLine(label, settings.targetBytes, result, elapsedMs, lock.waitedMs, settings.dryRun));
+    } else {
+      logger.detail(`${label}: usage ${result.usageBefore} bytes is at or below the target ${settings.targetBytes} bytes: nothing to remove`);
+    }
+    return result;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") throw new CliError(`mailbox ${displayPath(path)}: ${describeError(error)}`);
+    throw error;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Trims every mailbox of a mailboxes directory, one at a time. A failing mailbox does not stop the sweep. */
+async function sweep(mailboxesDir: string, settings: RunSettings): Promise<number> {
+  const { logger } = settings;
+  const started = performance.now();
+
+  let names: string[];
+  try {
+    names = await listMailboxes(mailboxesDir);
+  } catch (error) {
+    throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
+  }
+
+  let trimmed = 0;
+  let failed = 0;
+  let removed = 0;
+  let removedBytes = 0;
+  for (const name of names) {
+    const label = displayPath(name);
+    try {
+      const result = await expireMailbox(`${mailboxesDir}/${name}`, label, settings);
+      if (result.removedMessages > 0) trimmed++;
+      removed += result.removedMessages;
+      removedBytes += result.removedBytes;
+      if (result.errors > 0) failed++;
+    } catch (error) {
+      // A mailbox deleted during the sweep (by expire-inactive, say) is no failure.
+      if (!existsSync(toFsPath(`${mailboxesDir}/${name}`))) continue;
+      failed++;
+      logger.error(error instanceof CliError ? error.message : `${label}: ${describeError(error)}`);
+    }
+  }
+
+  const elapsed = ((performance.now() - started) / 1000).toFixed(3);
+  const dryRun = settings.dryRun ? " dry_run=yes" : "";
+  logger.info(
+    `quota-expire sweep mailboxes=${names.length} trimmed=${trimmed} failed=${failed} removed=${removed} removed_bytes=${removedBytes} elapsed=${elapsed}s${dryRun}`,
+  );
+  return failed > 0 ? EXIT_FAILURE : EXIT_OK;
+}
+
+function parsePolicy(value: unknown): Policy {
+  const text = value === undefined ? "size-age" : String(value);
+  if (!(POLICIES as readonly string[]).includes(text)) {
+    throw new UsageError(`invalid --policy ${JSON.stringify(text)}: expected ${POLICIES.join(" or ")}`);
+  }
+  return text as Policy;
+}
 
 export const quotaExpireCommand = defineCommand({
   meta: { name: "quota-expire", description: "Remove the least valuable messages until a mailbox is under TARGET_MB" },
   args: {
     ...commonArgs,
-    target: { type: "positional", valueHint: "TARGET_MB", description: "Quota target in MiB" },
-    mailbox: { type: "positional", valueHint: "MAILBOX", description: "Mailbox directory" },
+    policy: {
+      type: "string",
+      valueHint: "size-age|oldest",
+      description: "Removal order: size-age (quota size × age, highest first) or oldest (default: size-age)",
+    },
+    "keep-recent": {
+      type: "string",
+      valueHint: "HOURS",
+      description: `Never remove messages younger than this many hours, 0 to ${MAX_KEEP_RECENT_HOURS} (default: 0)`,
+    },
+    "dry-run": { type: "boolean", description: "Print what would be removed and remove nothing" },
+    sweep: { type: "boolean", description: "Read the second argument as a mailboxes directory and trim every mailbox in it" },
+    target: { type: "positional", valueHint: "TARGET_MB", description: `Quota target in MiB (0 to ${MAX_TARGET_MB})` },
+    mailbox: { type: "positional", valueHint: "MAILBOX", description: "Mailbox directory, or with --sweep the mailboxes directory" },
   },
-  run() {
-    throw new CliError("quota-expire: not implemented yet");
+  async run({ args }) {
+    // The target is checked before the settings file or any mailbox is read.
+    const targetMb = parseWholeNumber(args.target as string | undefined, "TARGET_MB", MAX_TARGET_MB);
+    const mailboxArgument = args.mailbox as string | undefined;
+    if (mailboxArgument === undefined || mailboxArgument === "") {
+      throw new UsageError(`missing ${args.sweep ? "MAILBOXES_DIR" : "MAILBOX"}`);
+    }
+
+    const { options, logger } = resolveOptions("quota-expire", SETTINGS_SCHEMA, args);
+    const settings: RunSettings = {
+      targetBytes: targetMb * MIB,
+      policy: parsePolicy(options.policy),
+      keepRecentMs: parseWholeNumber(options["keep-recent"] as string | number | undefined ?? 0, "--keep-recent", MAX_KEEP_RECENT_HOURS) * 3600_000,
+      dryRun: (options["dry-run"] as boolean | undefined) ?? false,
+      logger,
+    };
+
+    const path = rawFromUser(mailboxArgument);
+    if (args.sweep) return sweep(path, settings);
+
+    const result = await expireMailbox(path, displayPath(path), settings);
+    return result.errors > 0 ? EXIT_FAILURE : EXIT_OK;
   },
 });

@@ -1,0 +1,261 @@
+/**
+ * Trimming one mailbox under a quota target: which messages go first, the removal itself, and
+ * the cleanup that makes Dovecot recount.
+ */
+
+import { promises as fsp } from "node:fs";
+
+import { describeError, errorCode } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, walkMailbox } from "./maildir.ts";
+import { displayPath, toFsPath } from "./raw-path.ts";
+
+export type Policy = "size-age" | "oldest";
+export const POLICIES: readonly Policy[] = ["size-age", "oldest"];
+
+/** tmp/ files older than this are leftovers of crashed deliveries (the maildir convention). */
+export const STALE_TMP_AGE_MS = 36 * 3600 * 1000;
+
+export interface TrimOptions {
+  /** Quota usage to reach, in bytes. */
+  targetBytes: number;
+  policy: Policy;
+  /** Messages younger than this are never removed, in milliseconds. */
+  keepRecentMs: number;
+  dryRun: boolean;
+  /** The time that ages are measured from, in Unix milliseconds. */
+  nowMs: number;
+  /** Prefix of per-file lines, naming the mailbox. */
+  label: string;
+  logger: Logger;
+}
+
+export interface TrimResult {
+  usageBefore: number;
+  usageAfter: number;
+  removedMessages: number;
+  removedBytes: number;
+  /** Messages that vanished before they could be removed. Their size left the usage anyway. */
+  vanishedMessages: number;
+  staleTmpFiles: number;
+  staleTmpBytes: number;
+  /** Messages kept by keep-recent while the mailbox stays over its target. */
+  keptRecent: number;
+  /** Unreadable directories and files that could not be removed. */
+  errors: number;
+}
+
+/**
+ * Sorts messages in removal order, once. `size-age`: quota size × age in whole seconds, highest
+ * first, then the older one. `oldest`: oldest mtime first, then the larger one. Remaining ties go
+ * by path so that every run picks the same messages.
+ */
+export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: number): MessageFile[] {
+  const nowSeconds = Math.floor(nowMs / 1000);
+  const keyed = messages.map((message) => {
+    const mtimeSeconds = Math.floor(message.mtimeMs / 1000);
+    const age = Math.max(0, nowSeconds - mtimeSeconds);
+    return { message, mtimeSeconds, score: message.quotaSize * age };
+  });
+
+  keyed.sort((a, b) => {
+    if (policy === "size-age") {
+      if (a.score !== b.score) return b.score - a.score;
+      if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
+    } else {
+      if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
+      if (a.message.quotaSize !== b.message.quotaSize) return b.message.quotaSize - a.message.quotaSize;
+    }
+    return comparePaths(a.message, b.message);
+  });
+  return keyed.map((entry) => entry.message);
+}
+
+function compareText(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
+
+/** Orders messages by folder, subdir and name. Only ties reach it, so it builds no path. */
+function comparePaths(a: MessageFile, b: MessageFile): number {
+  return compareText(a.folder, b.folder) || compareText(a.subdir, b.subdir) || compareText(a.name, b.name);
+}
+
+/** Returns the path of a message relative to its mailbox, such as ".DeltaChat/cur/NAME". */
+export function messagePath(message: MessageFile): string {
+  const folder = message.folder === "" ? "" : `${message.folder}/`;
+  return `${folder}${message.subdir}/${message.name}`;
+}
+
+function describeAge(ageMs: number): string {
+  const hours = Math.max(0, ageMs) / 3600_000;
+  return hours < 48 ? `${hours.toFixed(1)} hours` : `${(hours / 24).toFixed(1)} days`;
+}
+
+/** Unlinks a file and returns "removed", "vanished" or the error. */
+async function removeFile(path: string): Promise<"removed" | "vanished" | unknown> {
+  try {
+    await fsp.unlink(toFsPath(path));
+    return "removed";
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return "vanished";
+    return error;
+  }
+}
+
+/** Returns what a path is without following a symlink: "file", "missing" or "other". */
+async function fileKind(path: string): Promise<"file" | "missing" | "other"> {
+  try {
+    return (await fsp.lstat(toFsPath(path))).isFile() ? "file" : "other";
+  } catch (error) {
+    const code = errorCode(error);
+    return code === "ENOENT" || code === "ENOTDIR" ? "missing" : "other";
+  }
+}
+
+/** Max number of unlink calls in flight: unlink waits on the disk, so several at once finish sooner. */
+const UNLINK_CONCURRENCY = 32;
+
+/** Unlinks files concurrently and returns the outcome of removeFile for each path, in order. */
+async function removeFiles(paths: string[]): Promise<unknown[]> {
+  const outcomes: unknown[] = new Array(paths.length);
+  let index = 0;
+  const worker = async () => {
+    while (index < paths.length) {
+      const i = index++;
+      outcomes[i] = await removeFile(paths[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UNLINK_CONCURRENCY, paths.length) }, worker));
+  return outcomes;
+}
+
+/**
+ * Brings the quota usage of one mailbox to at most the target. Nothing changes when the usage is
+ * already there. Throws only when the mailbox is missing or not a directory.
+ */
+export async function trimMailbox(mailboxPath: string, options: TrimOptions): Promise<TrimResult> {
+  const { logger, label } = options;
+  let errors = 0;
+
+  const contents = await walkMailbox(mailboxPath, {
+    statMessages: true,
+    onError: (path, error) => {
+      errors++;
+      logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
+    },
+  });
+
+  const usageBefore = quotaUsage(contents.messages);
+  const result: TrimResult = {
+    usageBefore,
+    usageAfter: usageBefore,
+    removedMessages: 0,
+    removedBytes: 0,
+    vanishedMessages: 0,
+    staleTmpFiles: 0,
+    staleTmpBytes: 0,
+    keptRecent: 0,
+    errors,
+  };
+  if (usageBefore <= options.targetBytes) return result;
+
+  const verb = options.dryRun ? "would remove" : "removed";
+  const verbose = logger.verbosity === "verbose";
+
+  // Leftovers of crashed deliveries go first. They do not count toward the quota, so they change
+  // no usage figure. Only Dovecot's own tmp/ directories are considered.
+  const staleBefore = options.nowMs - STALE_TMP_AGE_MS;
+  for (const message of contents.messages) {
+    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder) || message.mtimeMs > staleBefore) continue;
+
+    const relative = messagePath(message);
+    const outcome = options.dryRun ? "removed" : await removeFile(`${mailboxPath}/${relative}`);
+    if (outcome === "vanished") continue;
+    if (outcome !== "removed") {
+      result.errors++;
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+      continue;
+    }
+    result.staleTmpFiles++;
+    result.staleTmpBytes += message.diskSize;
+    if (verbose) logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+  }
+
+  const recentAfter = options.nowMs - options.keepRecentMs;
+  const candidates: MessageFile[] = [];
+  for (const message of contents.messages) {
+    if (!countsTowardQuota(message)) continue;
+    if (options.keepRecentMs > 0 && message.mtimeMs > recentAfter) {
+      result.keptRecent++;
+      continue;
+    }
+    candidates.push(message);
+  }
+
+  let usage = usageBefore;
+  const foldersWithRemovals = new Set<string>();
+  const order = sortForRemoval(candidates, options.policy, options.nowMs);
+  let next = 0;
+  while (usage > options.targetBytes && next < order.length) {
+    // Take the messages that reach the target if all of them go, and remove them concurrently.
+    // A failed removal leaves its size in the usage, so the next round takes further messages.
+    const batch: MessageFile[] = [];
+    let planned = usage;
+    while (planned > options.targetBytes && next < order.length) {
+      const message = order[next++]!;
+      batch.push(message);
+      planned -= message.quotaSize;
+    }
+
+    const paths = batch.map(messagePath);
+    const outcomes = options.dryRun ? paths.map(() => "removed") : await removeFiles(paths.map((relative) => `${mailboxPath}/${relative}`));
+
+    for (let i = 0; i < batch.length; i++) {
+      const message = batch[i]!;
+      const outcome = outcomes[i];
+      if (outcome === "vanished") {
+        // Gone already (expunged or moved by Dovecot): it no longer uses quota either way.
+        usage -= message.quotaSize;
+        result.vanishedMessages++;
+        continue;
+      }
+      if (outcome !== "removed") {
+        result.errors++;
+        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome)}`);
+        continue;
+      }
+
+      usage -= message.quotaSize;
+      result.removedMessages++;
+      result.removedBytes += message.quotaSize;
+      foldersWithRemovals.add(message.folder);
+      if (verbose) logger.detail(`${label}: ${verb} ${displayPath(paths[i]!)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
+    }
+  }
+  result.usageAfter = usage;
+  if (usage <= options.targetBytes) result.keptRecent = 0;
+
+  if (result.removedMessages > 0 && !options.dryRun) {
+    // Dovecot trusts maildirsize and the sizes cached in dovecot.index.cache. When they are
+    // missing, it recounts the mailbox from the message files.
+    const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
+    for (const relative of stale) {
+      const path = `${mailboxPath}/${relative}`;
+      const kind = await fileKind(path);
+      if (kind === "missing") continue;
+      if (kind !== "file") {
+        logger.warn(`${label}: not removing ${displayPath(relative)}: not a regular file`);
+        continue;
+      }
+
+      const outcome = await removeFile(path);
+      if (outcome === "removed" || outcome === "vanished") continue;
+      result.errors++;
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+    }
+  }
+
+  return result;
+}
