@@ -337,6 +337,30 @@ export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}
   return walkMailboxSync(mailboxPath, options);
 }
 
+/**
+ * Stats the messages of a walk made without `statMessages`, filling in their diskSize and
+ * mtimeMs, so that a caller can decide from the `S=` sizes alone whether it needs them. A
+ * message that vanished or is no longer a regular file is dropped from `contents.messages`, and
+ * so is one that cannot be statted, after passing its error to `onError`.
+ */
+export function statMessageFiles(contents: MailboxContents, options: Pick<WalkOptions, "onError"> = {}): void {
+  const statted: MessageFile[] = [];
+  for (const message of contents.messages) {
+    if (message.diskSize >= 0) {
+      statted.push(message);
+      continue;
+    }
+
+    const folder = message.folder === "" ? "" : `${message.folder}/`;
+    const stats = statRegularFile(`${contents.path}/${folder}${message.subdir}/${message.name}`, options);
+    if (stats === null) continue;
+    message.diskSize = stats.size;
+    message.mtimeMs = stats.mtimeMs;
+    statted.push(message);
+  }
+  contents.messages = statted;
+}
+
 /** Returns true for a folder whose messages Dovecot's maildir quota counts: the INBOX and Maildir++ dot-folders. */
 export function isQuotaFolder(folder: string): boolean {
   return folder === "" || (folder.startsWith(".") && !folder.includes("/"));

@@ -7,7 +7,7 @@ import { promises as fsp } from "node:fs";
 
 import { describeError, errorCode } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, walkMailbox } from "./maildir.ts";
+import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, statMessageFiles, walkMailbox } from "./maildir.ts";
 import { displayPath, toFsPath } from "./raw-path.ts";
 
 export type Policy = "size-age" | "oldest";
@@ -139,15 +139,20 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
   const { logger, label } = options;
   let errors = 0;
 
-  const contents = await walkMailbox(mailboxPath, {
-    statMessages: true,
-    onError: (path, error) => {
-      errors++;
-      logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
-    },
-  });
+  const onError = (path: string, error: unknown) => {
+    errors++;
+    logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
+  };
 
-  const usageBefore = quotaUsage(contents.messages);
+  // The usage needs only the S= sizes in the names, and most mailboxes of a sweep are under
+  // their target, so the messages are statted for their mtimes only once the mailbox is over it.
+  const contents = await walkMailbox(mailboxPath, { onError });
+  let usageBefore = quotaUsage(contents.messages);
+  if (usageBefore > options.targetBytes) {
+    statMessageFiles(contents, { onError });
+    usageBefore = quotaUsage(contents.messages);
+  }
+
   const result: TrimResult = {
     usageBefore,
     usageAfter: usageBefore,

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { listMailboxes, type Mailbox, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
+import { listMailboxes, type Mailbox, quotaUsage, readLastLogin, statMessageFiles, walkMailbox, walkMailboxes } from "../src/maildir.ts";
 import { makeMaildir, makeTempDir, messageName, nowSeconds, writeFileAt } from "./helpers.ts";
 
 const T = 1_700_000_000;
@@ -57,6 +57,30 @@ describe("walkMailbox", () => {
     expect(statted.quotaSize).toBe(5000);
     expect(statted.diskSize).toBe(3000);
     expect(statted.mtimeMs).toBe(T * 1000);
+  });
+
+  test("statMessageFiles completes a lean walk", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    writeFileAt(join(mailbox, "cur", messageName(T, 1, 5000, "S")), 3000, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, 2, 700)), 500, T + 7);
+    writeFileAt(join(mailbox, "cur", messageName(T, 3, 900, "S")), 600, T);
+    writeFileAt(join(mailbox, "cur", "no-size-field"), 1234, T + 5);
+
+    const contents = await walkMailbox(mailbox);
+    rmSync(join(mailbox, "cur", messageName(T, 3, 900, "S")));
+    statMessageFiles(contents);
+
+    expect(sortedNames(contents.messages)).toEqual([
+      `.DeltaChat/new/${messageName(T, 2, 700)}`,
+      `/cur/${messageName(T, 1, 5000, "S")}`,
+      "/cur/no-size-field",
+    ]);
+    const bySize = new Map(contents.messages.map((m) => [m.quotaSize, m]));
+    expect(bySize.get(5000)!.diskSize).toBe(3000);
+    expect(bySize.get(5000)!.mtimeMs).toBe(T * 1000);
+    expect(bySize.get(700)!.diskSize).toBe(500);
+    expect(bySize.get(700)!.mtimeMs).toBe((T + 7) * 1000);
+    expect(bySize.get(1234)!.mtimeMs).toBe((T + 5) * 1000);
   });
 
   test("symlinks are not followed and targets stay", async () => {
