@@ -149,7 +149,7 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
   const contents = await walkMailbox(mailboxPath, { onError });
   let usageBefore = quotaUsage(contents.messages);
   if (usageBefore > options.targetBytes) {
-    statMessageFiles(contents, { onError });
+    await statMessageFiles(contents, { onError });
     usageBefore = quotaUsage(contents.messages);
   }
 

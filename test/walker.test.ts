@@ -68,7 +68,7 @@ describe("walkMailbox", () => {
 
     const contents = await walkMailbox(mailbox);
     rmSync(join(mailbox, "cur", messageName(T, 3, 900, "S")));
-    statMessageFiles(contents);
+    await statMessageFiles(contents);
 
     expect(sortedNames(contents.messages)).toEqual([
       `.DeltaChat/new/${messageName(T, 2, 700)}`,
@@ -81,6 +81,31 @@ describe("walkMailbox", () => {
     expect(bySize.get(700)!.diskSize).toBe(500);
     expect(bySize.get(700)!.mtimeMs).toBe((T + 7) * 1000);
     expect(bySize.get(1234)!.mtimeMs).toBe((T + 5) * 1000);
+  });
+
+  test("statMessageFiles in worker threads", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    mkdirSync(join(mailbox, "cur"), { recursive: true });
+    mkdirSync(join(mailbox, "new"), { recursive: true });
+    const count = 25_000;
+    for (let i = 0; i < count; i++) {
+      writeFileSync(join(mailbox, i % 2 === 0 ? "cur" : "new", messageName(T, i, 100 + i)), "x".repeat(i % 7));
+    }
+
+    const contents = await walkMailbox(mailbox);
+    expect(contents.messages.length).toBe(count);
+    const gone = [3, 12_345, 24_999];
+    for (const i of gone) rmSync(join(mailbox, i % 2 === 0 ? "cur" : "new", messageName(T, i, 100 + i)));
+    await statMessageFiles(contents, { threads: 3 });
+
+    expect(contents.messages.length).toBe(count - gone.length);
+    for (const message of contents.messages) {
+      const i = message.quotaSize - 100;
+      expect(gone).not.toContain(i);
+      expect(message.subdir).toBe(i % 2 === 0 ? "cur" : "new");
+      expect(message.diskSize).toBe(i % 7);
+      expect(Number.isNaN(message.mtimeMs)).toBe(false);
+    }
   });
 
   test("symlinks are not followed and targets stay", async () => {
