@@ -178,8 +178,8 @@ export interface WalkOptions {
   /** Called once for each directory that cannot be read; the walk goes on without it. */
   onError?: (path: string, error: unknown) => void;
   /**
-   * Threads that walkMailboxes walks in: 1 walks in the calling thread, more start that many
-   * worker threads. Default: the available cores, at most MAX_WALK_THREADS.
+   * Threads that walkMailboxes and statMessageFiles work in, the calling thread included: 1
+   * starts no worker thread. Default: the available cores, at most MAX_WALK_THREADS.
    */
   threads?: number;
 }
@@ -684,10 +684,10 @@ function startWalkWorker(): Worker {
  * in name order). A mailbox that vanished before its walk is skipped. A `password` file that
  * cannot be statted is passed to `onError` and gives a null last login.
  *
- * With more than one thread (see WalkOptions.threads), worker threads walk chunks of mailboxes
- * while the calling thread turns their results into Mailbox objects and runs the caller's loop.
- * Each worker has at most CHUNKS_PER_WORKER chunks requested and not yet consumed, so memory
- * stays bounded by a few chunks of mailboxes however slow the caller is.
+ * With more than one thread (see WalkOptions.threads), the calling thread and threads - 1
+ * worker threads walk chunks of mailboxes. Each worker has at most CHUNKS_PER_WORKER chunks
+ * requested and not yet consumed, so memory stays bounded by a few chunks of mailboxes however
+ * slow the caller is.
  */
 export async function* walkMailboxes(
   mailboxesDir: string,
@@ -732,7 +732,7 @@ export async function* walkMailboxes(
 
   const workers: Worker[] = [];
   try {
-    for (let i = 0; i < threads; i++) {
+    for (let i = 1; i < threads; i++) {
       const worker = startWalkWorker();
       worker.onmessage = (event: MessageEvent<PackedMailbox[]>) => {
         received.push({ worker, mailboxes: event.data });
@@ -747,6 +747,21 @@ export async function* walkMailboxes(
     }
 
     for (let done = 0; done < chunkCount; done++) {
+      // This thread walks a chunk itself whenever no worker result is waiting, so two threads
+      // need one worker. That beat two workers with this thread only unpacking their results:
+      // 0.43 s against 0.50 s on the 100 000-file tree, with less CPU time and memory.
+      if (received.length === 0 && failure === null && nextChunk < chunkCount) {
+        const start = nextChunk * chunkSize;
+        nextChunk++;
+        for (const name of names.slice(start, start + chunkSize)) {
+          const mailbox = walkMailboxEntry(mailboxesDir, name, options);
+          if (mailbox !== null) yield mailbox;
+        }
+        // Worker results arrive as events, which run only when this thread waits for one.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+
       while (received.length === 0 && failure === null) await new Promise<void>((resolve) => (wake = resolve));
       if (failure !== null) throw failure;
 
