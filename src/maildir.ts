@@ -5,12 +5,13 @@
  * Paths and names are raw strings (see raw-path.ts): one UTF-16 unit per byte.
  */
 
-import { promises as fsp, type Dirent, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
+import { promises as fsp, type Dirent, lstatSync, readdirSync, statSync } from "node:fs";
 
 import { availableParallelism } from "node:os";
 
 import { errorCode } from "./errors.ts";
 import { toFsPath } from "./raw-path.ts";
+import { errnoCode, loadStatx } from "./statx.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Dovecot message file names
@@ -236,12 +237,37 @@ function countGarbage(objects: number): void {
   }
 }
 
+/** Size and mtime of a regular file; statRegularFile reuses one object, valid until its next call. */
+interface FileFacts {
+  size: number;
+  mtimeMs: number;
+}
+
+const statx = loadStatx();
+const reusedFacts: FileFacts = { size: 0, mtimeMs: 0 };
+
 /**
  * lstat that returns null for a file that vanished, is no longer a regular file, or cannot be
  * statted (that last case is passed to `onError`).
  */
-function statRegularFile(path: string, options: WalkOptions): Stats | null {
+function statRegularFile(path: string, options: WalkOptions): FileFacts | null {
   countGarbage(1);
+
+  if (statx !== null) {
+    const errno = statx.lstat(path);
+    if (errno === 0) {
+      if (!statx.isFile) return null;
+      reusedFacts.size = statx.size;
+      reusedFacts.mtimeMs = statx.mtimeMs;
+      return reusedFacts;
+    }
+    const code = errnoCode(errno);
+    if (code !== "ENOENT" && code !== "ENOTDIR") {
+      options.onError?.(path, Object.assign(new Error(`lstat failed: ${path}`), { code, errno: -errno }));
+    }
+    return null;
+  }
+
   try {
     // throwIfNoEntry spares building an exception for the common race of a vanished file.
     const stats = lstatSync(toFsPath(path), { throwIfNoEntry: false });
