@@ -52,10 +52,15 @@ export interface Tree {
   mailboxesDir: string;
 }
 
-/** Hashes the generator's source with the arguments, so that a changed generator makes new trees. */
+/** Scripts whose source decides the trees: the generator and the modules it imports. */
+const GENERATOR_SOURCES = [GENERATOR, join(REPO_ROOT, "scripts", "seeded-random.ts")];
+
+/** Hashes the generator's sources with the arguments, so that a changed generator makes new trees. */
 function treeKey(spec: TreeSpec): string {
   const hash = createHash("sha256");
-  hash.update(readFileSync(GENERATOR));
+  for (const source of GENERATOR_SOURCES) {
+    if (existsSync(source)) hash.update(readFileSync(source));
+  }
   hash.update(JSON.stringify(spec.generatorArgs));
   return hash.digest("hex").slice(0, 12);
 }

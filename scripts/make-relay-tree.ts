@@ -20,20 +20,10 @@ import { closeSync, mkdirSync, openSync, ftruncateSync, utimesSync, writeFileSyn
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
+import { seededRandom } from "./seeded-random.ts";
+
 const DOMAIN = "example.org";
 const DAY = 86_400;
-
-/** mulberry32: a small seeded PRNG, so trees are reproducible. */
-function makeRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function createSparseFile(path: string, size: number, mtime: number): void {
   const fd = openSync(path, "w");
@@ -97,7 +87,7 @@ function writeMailbox(
 }
 
 function generate(root: string, options: TreeOptions): void {
-  const random = makeRandom(options.seed);
+  const random = seededRandom(options.seed);
   // A fixed "now" per seed would age the tree; the demo wants logins relative to today.
   const now = Math.floor(Date.now() / 1000);
   const today = now - (now % DAY);

@@ -7,12 +7,13 @@
  * - `key = value` (or `key: value`) at the start of a line sets a key; surrounding blanks are
  *   stripped and the value may be empty.
  * - An indented line continues the previous value, joined with a newline.
- * - A key outside any section, a repeated section or key, or any other line is a parse error.
+ * - A key outside any section, an empty section name, a repeated section or key, or any other
+ *   line is a parse error.
  */
 
-import { readFileSync } from "node:fs";
-
+import { type FileIdentity, readConfigFile } from "./config-file.ts";
 import { CliError, describeError } from "./errors.ts";
+import { decodeBytes, displayPath, displayText, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_CHATMAIL_INI = "/usr/local/lib/chatmaild/chatmail.ini";
 
@@ -58,9 +59,10 @@ export function parseIni(text: string): IniSections {
     if (first === "[") {
       let header = line;
       for (const char of COMMENT_CHARS) header = header.split(char)[0]!.trimEnd();
-      if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${line.trim()}`);
+      if (!header.endsWith("]")) throw new IniParseError(lineNumber, `invalid section header: ${displayText(line.trim())}`);
       const name = header.slice(1, -1);
-      if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${name}]`);
+      if (name === "") throw new IniParseError(lineNumber, "empty section name");
+      if (sections.has(name)) throw new IniParseError(lineNumber, `duplicate section [${displayText(name)}]`);
       section = new Map();
       sections.set(name, section);
       lastKey = null;
@@ -85,13 +87,13 @@ export function parseIni(text: string): IniSections {
       value = line.slice(equals + 1).trim();
     } else {
       const colon = line.indexOf(": ");
-      if (colon < 0) throw new IniParseError(lineNumber, `unexpected line: ${line}`);
+      if (colon < 0) throw new IniParseError(lineNumber, `unexpected line: ${displayText(line)}`);
       key = line.slice(0, colon).trim();
       value = line.slice(colon + 2).trim();
     }
 
-    if (section === null) throw new IniParseError(lineNumber, `key ${key} outside of any section`);
-    if (section.has(key)) throw new IniParseError(lineNumber, `duplicate key ${key}`);
+    if (section === null) throw new IniParseError(lineNumber, `key ${displayText(key)} outside of any section`);
+    if (section.has(key)) throw new IniParseError(lineNumber, `duplicate key ${displayText(key)}`);
     section.set(key, value);
     lastKey = key;
   }
@@ -103,10 +105,14 @@ export function parseIni(text: string): IniSections {
 export interface ChatmailConfig {
   /** Path of the ini file, as given. */
   path: string;
+  /** The file that was read, so that no output of the run replaces it. */
+  identity: FileIdentity;
   mailDomain: string;
   mailboxesDir: string;
   /** max_mailbox_size in bytes. */
   maxMailboxSize: number;
+  /** max_mailbox_size as written in the file, such as "100M", for messages. */
+  maxMailboxSizeText: string;
   /** delete_inactive_users_after in days. */
   deleteInactiveUsersAfter: number;
 }
@@ -128,42 +134,56 @@ export function parseMailboxSize(text: string): number | undefined {
 
 /** Reads chatmail.ini. Every problem is a CliError (exit 1) naming the file and, where it applies, the key. */
 export function readChatmailIni(path: string): ChatmailConfig {
+  const displayedPath = displayPath(rawFromUser(path));
+  // The path and the text keep bytes that are not valid UTF-8, so that a mailboxes_dir with such
+  // bytes names the real directory.
   let text: string;
+  let identity: FileIdentity;
   try {
-    text = readFileSync(path, "utf8");
+    const file = readConfigFile(path);
+    text = decodeBytes(file.content);
+    identity = file.identity;
   } catch (error) {
-    throw new CliError(`cannot read chatmail.ini ${path}: ${describeError(error)}`);
+    throw new CliError(`cannot read chatmail.ini ${displayedPath}: ${describeError(error)}`);
   }
 
   let sections: IniSections;
   try {
     sections = parseIni(text);
   } catch (error) {
-    if (error instanceof IniParseError) throw new CliError(`${path}:${error.line}: ${error.message}`);
+    if (error instanceof IniParseError) throw new CliError(`${displayedPath}:${error.line}: ${error.message}`);
     throw error;
   }
 
   const params = sections.get("params");
-  if (params === undefined) throw new CliError(`${path}: missing [params] section`);
+  if (params === undefined) throw new CliError(`${displayedPath}: missing [params] section`);
 
   const mailDomain = params.get("mail_domain") ?? "";
-  if (mailDomain === "") throw new CliError(`${path}: missing mail_domain in [params]`);
+  if (mailDomain === "") throw new CliError(`${displayedPath}: missing mail_domain in [params]`);
 
   const mailboxesDir = params.get("mailboxes_dir") || `/home/vmail/mail/${mailDomain}`;
 
   const sizeText = params.get("max_mailbox_size") || "500M";
   const maxMailboxSize = parseMailboxSize(sizeText);
   if (maxMailboxSize === undefined) {
-    throw new CliError(`${path}: invalid max_mailbox_size ${JSON.stringify(sizeText)}: expected a size such as 500M or 2G`);
+    throw new CliError(`${displayedPath}: invalid max_mailbox_size "${displayText(sizeText)}": expected a size such as 500M or 2G`);
   }
 
   const daysText = params.get("delete_inactive_users_after") || "90";
   const deleteInactiveUsersAfter = /^\d{1,6}$/.test(daysText) ? Number(daysText) : Number.NaN;
   if (!Number.isSafeInteger(deleteInactiveUsersAfter)) {
     throw new CliError(
-      `${path}: invalid delete_inactive_users_after ${JSON.stringify(daysText)}: expected a whole number of days`,
+      `${displayedPath}: invalid delete_inactive_users_after "${displayText(daysText)}": expected a whole number of days`,
     );
   }
 
-  return { path, mailDomain, mailboxesDir, maxMailboxSize, deleteInactiveUsersAfter };
+  return {
+    path,
+    identity,
+    mailDomain,
+    mailboxesDir,
+    maxMailboxSize,
+    maxMailboxSizeText: sizeText.trim(),
+    deleteInactiveUsersAfter,
+  };
 }

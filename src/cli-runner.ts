@@ -32,7 +32,11 @@ function kebab(name: string): string {
 }
 
 interface OptionSpec {
+  /** The option's long name, the same for all its aliases. */
+  name: string;
   takesValue: boolean;
+  /** True for a boolean option, which `--no-<name>` turns off. */
+  negatable: boolean;
   /** The value an option with an optional value gets when it is given alone. */
   valueWhenAlone?: string;
 }
@@ -47,46 +51,78 @@ export interface OptionalValue {
   optionalValue: { valueWhenAlone: string };
 }
 
-function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positionals: number } {
+/** A positional argument: the name that help and messages show, and whether it must be given. */
+interface PositionalSpec {
+  name: string;
+  required: boolean;
+}
+
+/** Returns the name of a positional argument for help and messages: its value hint, such as TARGET_MB. */
+function positionalName(name: string, def: ArgsDef[string]): string {
+  return ("valueHint" in def && def.valueHint) || name.toUpperCase();
+}
+
+function optionTable(args: ArgsDef): { options: Map<string, OptionSpec>; positionals: PositionalSpec[] } {
   const options = new Map<string, OptionSpec>();
-  let positionals = 0;
+  const positionals: PositionalSpec[] = [];
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") {
-      positionals++;
+      positionals.push({ name: positionalName(name, def), required: def.required !== false && def.default === undefined });
       continue;
     }
     const valueWhenAlone = "optionalValue" in def ? (def as Partial<OptionalValue>).optionalValue?.valueWhenAlone : undefined;
-    const spec: OptionSpec = { takesValue: def.type === "string" || def.type === "enum", valueWhenAlone };
-    options.set(kebab(name), spec);
+    const spec: OptionSpec = {
+      name: kebab(name),
+      takesValue: def.type === "string" || def.type === "enum",
+      negatable: def.type === "boolean",
+      valueWhenAlone,
+    };
+    options.set(spec.name, spec);
     const alias = "alias" in def ? def.alias : undefined;
     const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
     for (const alias of aliases) options.set(alias, spec);
   }
-  options.set("help", { takesValue: false });
-  options.set("h", { takesValue: false });
+  const help: OptionSpec = { name: "help", takesValue: false, negatable: false };
+  options.set("help", help);
+  options.set("h", help);
   return { options, positionals };
 }
 
+/** Returns true for an option; a negative number such as -1 is an argument, so that its check can name it. */
 function isOption(arg: string): boolean {
-  return arg.length > 1 && arg.startsWith("-");
+  return arg.length > 1 && arg.startsWith("-") && !/^-\d/.test(arg);
+}
+
+/** Returns the boolean option that `--no-<name>` turns off, or undefined. */
+function negatedOption(options: Map<string, OptionSpec>, name: string): OptionSpec | undefined {
+  if (!name.startsWith("no-")) return undefined;
+  const spec = options.get(name.slice(3));
+  return spec?.negatable && spec.name === name.slice(3) ? spec : undefined;
 }
 
 /**
  * Checks raw arguments against a command's definition: every option must be known, an option
  * that takes a value must have one, and there may be no more positional arguments than defined.
- * Returns the arguments with each option whose value is optional and that is given alone
- * rewritten to `--name=<valueWhenAlone>`, ready for citty.
+ * A boolean option `--name` may also be given as `--no-name` to override a settings file.
+ *
+ * Returns the arguments ready for citty. An option whose value is optional and that is given
+ * alone becomes `--name=<valueWhenAlone>`. Each boolean option appears once, with the value of
+ * its last occurrence. The positional arguments come after `--`, so that citty reads none of
+ * them (a negative number, say) as an option.
  */
 export function checkArguments(commandName: string, args: ArgsDef, rawArgs: readonly string[]): string[] {
   const { options, positionals } = optionTable(args);
   const checked: string[] = [];
-  let positionalCount = 0;
+  const positionalArgs: string[] = [];
+
+  // citty applies every --no-name after all other options, so that `--no-dry-run --dry-run`
+  // would be a real run. The last occurrence wins here instead, as in most tools.
+  const booleans = new Map<string, boolean>();
 
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
     if (arg === "--") {
-      positionalCount += rawArgs.length - i - 1;
-      checked.push(...rawArgs.slice(i));
+      positionalArgs.push(...rawArgs.slice(i + 1));
       break;
     }
 
@@ -94,6 +130,13 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       const long = arg.startsWith("--");
       const equals = arg.indexOf("=");
       const name = arg.slice(long ? 2 : 1, equals >= 0 ? equals : undefined);
+      const negated = long ? negatedOption(options, name) : undefined;
+      if (negated !== undefined) {
+        if (equals >= 0) throw new UsageError(`${commandName}: option ${arg.slice(0, equals)} takes no value`);
+        booleans.set(negated.name, false);
+        continue;
+      }
+
       const spec = options.get(name);
       if (spec === undefined || (!long && name.length !== 1)) {
         throw new UsageError(`${commandName}: unknown option ${arg.split("=")[0]}`);
@@ -117,24 +160,50 @@ export function checkArguments(commandName: string, args: ArgsDef, rawArgs: read
       } else if (!spec.takesValue && equals >= 0) {
         throw new UsageError(`${commandName}: option ${arg.slice(0, equals)} takes no value`);
       }
+      if (spec.negatable) {
+        booleans.set(spec.name, true);
+        continue;
+      }
       checked.push(arg);
       continue;
     }
 
-    positionalCount++;
-    checked.push(arg);
+    positionalArgs.push(arg);
   }
 
-  if (positionalCount > positionals) {
-    throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals})`);
+  for (const [name, value] of booleans) checked.push(value ? `--${name}` : `--no-${name}`);
+
+  if (positionalArgs.length > positionals.length) {
+    throw new UsageError(`${commandName}: too many arguments (expected at most ${positionals.length})`);
   }
-  return checked;
+  const missing = positionals.slice(positionalArgs.length).find((positional) => positional.required);
+  if (missing !== undefined) throw new UsageError(`${commandName}: missing argument ${missing.name}`);
+  return positionalArgs.length === 0 ? checked : [...checked, "--", ...positionalArgs];
 }
 
-/** Renders citty's help text, without colors unless stdout is a terminal. */
+/**
+ * Returns the arguments as help shows them: citty names a positional argument after its key
+ * and adds the value hint (`TARGET=<TARGET_MB>`), so each one is renamed to its hint instead.
+ */
+function argsForHelp(args: ArgsDef): ArgsDef {
+  const shown: ArgsDef = {};
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === "positional") {
+      shown[positionalName(name, def)] = { ...def, valueHint: undefined };
+    } else {
+      shown[name] = def;
+    }
+  }
+  return shown;
+}
+
+/** Renders citty's help text, without colors unless stdout is a terminal, and without trailing blanks. */
 async function usageText(command: CommandDef<ArgsDef>, parent?: CommandDef<ArgsDef>): Promise<string> {
-  const text = await renderUsage(command, parent);
-  return process.stdout.isTTY ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  const args = (command.args ?? {}) as ArgsDef;
+  const text = await renderUsage({ ...command, args: argsForHelp(args) }, parent);
+  const plain = process.stdout.isTTY ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  // citty pads every column to the widest entry, also in the last column.
+  return plain.replace(/[ \t]+((?:\x1b\[[0-9;]*m)*)$/gm, "$1");
 }
 
 function mainCommand(program: Program): CommandDef<ArgsDef> {
@@ -194,9 +263,10 @@ export async function runSubcommand(
     try {
       args = parseArgs(checkedArgs, argsDef) as Record<string, unknown>;
     } catch (error) {
-      // citty's parse errors (a missing positional, an enum value outside its options) are usage errors.
+      // checkArguments() catches what citty would reject, such as a missing positional argument.
+      // Anything citty still rejects is a usage error too, in lowercase like the other messages.
       const message = error instanceof Error ? error.message.replace(/\x1b\[[0-9;]*m/g, "") : String(error);
-      throw new UsageError(`${program.name} ${name}: ${message}`);
+      throw new UsageError(`${program.name} ${name}: ${message.charAt(0).toLowerCase()}${message.slice(1)}`);
     }
     return await subcommand.run({ args, rawArgs: checkedArgs });
   } catch (error) {

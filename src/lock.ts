@@ -6,7 +6,7 @@
  * flock locks are advisory: they make only other flock callers on the same directory wait.
  */
 
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 
 import { CliError, describeError } from "./errors.ts";
 import { displayPath, toFsPath } from "./raw-path.ts";
@@ -25,9 +25,6 @@ interface LibcFlock {
 }
 
 let libc: LibcFlock | undefined;
-
-// NOTE: run here in the x64 binary only. The arm64 binary reaches flock through the same
-// bun:ffi code, which has not been run on arm64 yet.
 
 /**
  * Loads flock and errno from glibc. The compiled binaries are built on Bun's glibc runtimes, so
@@ -52,6 +49,24 @@ async function loadLibc(): Promise<LibcFlock> {
   return libc;
 }
 
+/**
+ * Explains the usual cause of a failed bun:ffi load. Bun turns its JIT off when the address-space
+ * limit (RLIMIT_AS) is below about 2.3 GiB (measured with Bun 1.4.5 on x64), and bun:ffi needs
+ * the JIT. Dovecot sets that limit from the service's vsz_limit, 256 MiB by default.
+ */
+function addressSpaceHint(): string {
+  let limits: string;
+  try {
+    limits = readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return "";
+  }
+  const match = /^Max address space\s+(\d+)/m.exec(limits);
+  if (match === null) return "";
+  const mebibytes = Math.floor(Number(match[1]) / 1024 / 1024);
+  return ` (the address-space limit is ${mebibytes} MiB: set vsz_limit = 4G in Dovecot's quota-warning service)`;
+}
+
 export interface MailboxLock {
   /** Time spent waiting for another run to release the lock, in milliseconds. */
   waitedMs: number;
@@ -68,7 +83,9 @@ export async function lockMailbox(mailboxPath: string, timeoutMs: number): Promi
   try {
     functions = await loadLibc();
   } catch (error) {
-    throw new CliError(`cannot lock ${displayPath(mailboxPath)}: loading flock from libc.so.6 failed: ${describeError(error)}`);
+    throw new CliError(
+      `cannot lock ${displayPath(mailboxPath)}: loading flock from libc.so.6 failed: ${describeError(error)}${addressSpaceHint()}`,
+    );
   }
 
   let fd: number;

@@ -3,11 +3,20 @@
 import { UsageError } from "./errors.ts";
 
 /**
+ * Largest number of days that --days and --min-login-age accept: 100 years, longer than any
+ * relay has run. Beyond it a value is a typo, and dates that far back would mean nothing.
+ */
+export const MAX_DAYS = 36_500;
+
+/**
  * Parses a non-negative whole number written in decimal digits. Rejects empty text, signs,
  * fractions, exponents and values above `max` (default 2^53 - 1).
  */
 export function parseWholeNumber(text: string | number | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number {
   const value = typeof text === "number" ? text : /^\d+$/.test(text ?? "") ? Number(text) : Number.NaN;
+
+  // A whole number beyond 2^53 is rejected for its size, not as "not a whole number".
+  if (Number.isInteger(value) && value > max) throw new UsageError(`invalid ${option} ${String(text)}: the maximum is ${max}`);
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new UsageError(`invalid ${option} ${JSON.stringify(String(text ?? ""))}: expected a whole number, 0 or more`);
   }

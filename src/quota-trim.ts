@@ -3,12 +3,11 @@
  * the cleanup that makes Dovecot recount.
  */
 
-import { promises as fsp } from "node:fs";
-
-import { describeError, errorCode } from "./errors.ts";
+import { describeError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { countsTowardQuota, isQuotaFolder, type MessageFile, quotaUsage, statMessageFiles, walkMailbox } from "./maildir.ts";
-import { displayPath, toFsPath } from "./raw-path.ts";
+import { MailboxDirectory, type RemoveOutcome } from "./mailbox-directory.ts";
+import { displayPath } from "./raw-path.ts";
 
 export type Policy = "size-age" | "oldest";
 export const POLICIES: readonly Policy[] = ["size-age", "oldest"];
@@ -140,51 +139,88 @@ function describeAge(ageMs: number): string {
   return hours < 48 ? `${hours.toFixed(1)} hours` : `${(hours / 24).toFixed(1)} days`;
 }
 
-/** Unlinks a file and returns "removed", "vanished" or the error. */
-async function removeFile(path: string): Promise<"removed" | "vanished" | unknown> {
-  try {
-    await fsp.unlink(toFsPath(path));
-    return "removed";
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === "ENOENT" || code === "ENOTDIR") return "vanished";
-    return error;
-  }
-}
-
-/** Returns what a path is without following a symlink: "file", "missing" or "other". */
-async function fileKind(path: string): Promise<"file" | "missing" | "other"> {
-  try {
-    return (await fsp.lstat(toFsPath(path))).isFile() ? "file" : "other";
-  } catch (error) {
-    const code = errorCode(error);
-    return code === "ENOENT" || code === "ENOTDIR" ? "missing" : "other";
-  }
-}
-
 /** Max number of unlink calls in flight: unlink waits on the disk, so several at once finish sooner. */
 const UNLINK_CONCURRENCY = 32;
 
-/** Unlinks files concurrently and returns the outcome of removeFile for each path, in order. */
-async function removeFiles(paths: string[]): Promise<unknown[]> {
-  const outcomes: unknown[] = new Array(paths.length);
+/** Unlinks files concurrently and returns the outcome for each path relative to the mailbox, in order. */
+async function removeFiles(mailbox: MailboxDirectory, paths: string[]): Promise<RemoveOutcome[]> {
+  const outcomes: RemoveOutcome[] = new Array(paths.length);
   let index = 0;
   const worker = async () => {
     while (index < paths.length) {
       const i = index++;
-      outcomes[i] = await removeFile(paths[i]!);
+      outcomes[i] = await mailbox.unlink(paths[i]!);
     }
   };
   await Promise.all(Array.from({ length: Math.min(UNLINK_CONCURRENCY, paths.length) }, worker));
   return outcomes;
 }
 
+/** maildirsize files larger than this are not read: Dovecot itself rewrites the file beyond 5120 bytes. */
+const MAX_MAILDIRSIZE_BYTES = 1024 * 1024;
+
+/**
+ * Returns the usage in bytes that a maildirsize file records: the sum of the first field of
+ * every line after the limits line. Returns undefined for text that is not in that format.
+ */
+export function maildirsizeUsage(text: string): number | undefined {
+  const lines = text.split("\n");
+  let total = 0;
+  for (const line of lines.slice(1)) {
+    if (line.trim() === "") continue;
+    const match = /^\s*(-?\d{1,19})\s+(-?\d{1,19})\s*$/.exec(line);
+    if (match === null) return undefined;
+    total += Number(match[1]);
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+/**
+ * Removes maildirsize when it records more usage than the messages have. A run killed after its
+ * unlinks and before it removed maildirsize leaves it so, and Dovecot, which trusts the file,
+ * would go on refusing deliveries. A recorded usage below the walked one is left alone: a
+ * delivery in progress shows up that way, and Dovecot adds it to the file when it completes.
+ */
+async function removeStaleMaildirsize(mailbox: MailboxDirectory, usage: number, options: TrimOptions, result: TrimResult): Promise<void> {
+  const { logger, label } = options;
+  let recorded: number | undefined;
+  try {
+    const bytes = await mailbox.readRegularFile("maildirsize", MAX_MAILDIRSIZE_BYTES);
+    if (bytes === null) return;
+    recorded = maildirsizeUsage(bytes.toString("latin1"));
+  } catch (error) {
+    result.errors++;
+    logger.error(`${label}: cannot read maildirsize: ${describeError(error)}`);
+    return;
+  }
+  if (recorded === undefined || recorded <= usage) return;
+
+  const outcome = await mailbox.unlink("maildirsize");
+  if (outcome === "removed") {
+    logger.info(`${label}: removed stale maildirsize: it recorded ${recorded} bytes, the messages use ${usage} bytes`);
+  } else if (outcome !== "vanished") {
+    result.errors++;
+    logger.error(`${label}: cannot remove maildirsize: ${describeError(outcome.error)}`);
+  }
+}
+
 /**
  * Brings the quota usage of one mailbox to at most the target. Nothing changes when the usage is
- * already there. Throws only when the mailbox is missing or not a directory.
+ * already there. Throws the fs error when the mailbox cannot be opened (missing, not a directory).
  */
 export async function trimMailbox(mailboxPath: string, options: TrimOptions): Promise<TrimResult> {
+  // Opened before the walk, so that every removal happens in the directories the walk saw.
+  const mailbox = await MailboxDirectory.open(mailboxPath);
+  try {
+    return await trimOpenMailbox(mailbox, options);
+  } finally {
+    await mailbox.close();
+  }
+}
+
+async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions): Promise<TrimResult> {
   const { logger, label } = options;
+  const mailboxPath = mailbox.path;
   let errors = 0;
 
   const onError = (path: string, error: unknown) => {
@@ -212,7 +248,10 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     keptRecent: 0,
     errors,
   };
-  if (usageBefore <= options.targetBytes) return result;
+  if (usageBefore <= options.targetBytes) {
+    if (!options.dryRun) await removeStaleMaildirsize(mailbox, usageBefore, options, result);
+    return result;
+  }
 
   const verb = options.dryRun ? "would remove" : "removed";
   const verbose = logger.verbosity === "verbose";
@@ -224,11 +263,11 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     if (message.subdir !== "tmp" || !isQuotaFolder(message.folder) || message.mtimeMs > staleBefore) continue;
 
     const relative = messagePath(message);
-    const outcome = options.dryRun ? "removed" : await removeFile(`${mailboxPath}/${relative}`);
+    const outcome = options.dryRun ? "removed" : await mailbox.unlink(relative);
     if (outcome === "vanished") continue;
     if (outcome !== "removed") {
       result.errors++;
-      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome.error)}`);
       continue;
     }
     result.staleTmpFiles++;
@@ -264,7 +303,7 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     }
 
     const paths = batch.map(messagePath);
-    const outcomes = options.dryRun ? paths.map(() => "removed") : await removeFiles(paths.map((relative) => `${mailboxPath}/${relative}`));
+    const outcomes: RemoveOutcome[] = options.dryRun ? paths.map(() => "removed") : await removeFiles(mailbox, paths);
 
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i]!;
@@ -277,7 +316,7 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
       }
       if (outcome !== "removed") {
         result.errors++;
-        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome)}`);
+        logger.error(`${label}: cannot remove ${displayPath(paths[i]!)}: ${describeError(outcome!.error)}`);
         continue;
       }
 
@@ -296,18 +335,22 @@ export async function trimMailbox(mailboxPath: string, options: TrimOptions): Pr
     // missing, it recounts the mailbox from the message files.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) {
-      const path = `${mailboxPath}/${relative}`;
-      const kind = await fileKind(path);
-      if (kind === "missing") continue;
-      if (kind !== "file") {
+      let stats;
+      try {
+        stats = await mailbox.lstat(relative);
+      } catch {
+        stats = undefined;
+      }
+      if (stats === null) continue;
+      if (stats === undefined || !stats.isFile()) {
         logger.warn(`${label}: not removing ${displayPath(relative)}: not a regular file`);
         continue;
       }
 
-      const outcome = await removeFile(path);
+      const outcome = await mailbox.unlink(relative);
       if (outcome === "removed" || outcome === "vanished") continue;
       result.errors++;
-      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome)}`);
+      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome.error)}`);
     }
   }
 

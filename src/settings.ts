@@ -10,10 +10,11 @@
  * Options on the command line win over the file.
  */
 
-import { readFileSync } from "node:fs";
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml, TomlError } from "smol-toml";
 
+import { readConfigFile } from "./config-file.ts";
 import { CliError, describeError, errorCode } from "./errors.ts";
+import { displayPath, rawFromUser } from "./raw-path.ts";
 
 export const DEFAULT_SETTINGS_FILE = "/etc/chatmail-maildir.toml";
 
@@ -34,6 +35,11 @@ function typeOf(value: unknown): SettingType | "other" {
   return "other";
 }
 
+/** Returns the settings file's path for messages: the `--settings` value or the default file. */
+export function settingsFileName(explicitPath: string | undefined): string {
+  return displayPath(rawFromUser(explicitPath ?? DEFAULT_SETTINGS_FILE));
+}
+
 /**
  * Loads the table of one subcommand. `explicitPath` comes from `--settings`: then the file must
  * exist. Without it, the default file is read when present. Errors name the file and key.
@@ -44,26 +50,29 @@ export function loadSettings(
   explicitPath: string | undefined,
 ): Record<string, SettingValue> {
   const path = explicitPath ?? DEFAULT_SETTINGS_FILE;
+  const displayedPath = settingsFileName(explicitPath);
 
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readConfigFile(path).content.toString("utf8");
   } catch (error) {
     if (explicitPath === undefined && errorCode(error) === "ENOENT") return {};
-    throw new CliError(`cannot read settings file ${path}: ${describeError(error)}`);
+    throw new CliError(`cannot read settings file ${displayedPath}: ${describeError(error)}`);
   }
 
   let document: Record<string, unknown>;
   try {
     document = parseToml(text) as Record<string, unknown>;
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new CliError(`${path}: invalid TOML: ${message}`);
+    // smol-toml's message has a code excerpt after its first line; the line number is enough.
+    const message = error instanceof Error ? error.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "") : String(error);
+    const line = error instanceof TomlError ? `:${error.line}` : "";
+    throw new CliError(`${displayedPath}${line}: invalid TOML: ${message}`);
   }
 
   for (const [key, value] of Object.entries(document)) {
     if (!TABLES.has(key) || typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new CliError(`${path}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
+      throw new CliError(`${displayedPath}: unknown key ${key}: expected one of the tables [${[...TABLES].join("], [")}]`);
     }
   }
 
@@ -73,12 +82,12 @@ export function loadSettings(
     const expected = schema[key];
     if (expected === undefined) {
       const known = Object.keys(schema).join(", ") || "none";
-      throw new CliError(`${path}: unknown key ${command}.${key} (known keys: ${known})`);
+      throw new CliError(`${displayedPath}: unknown key ${command}.${key} (known keys: ${known})`);
     }
 
     const actual = typeOf(value);
     const fits = actual === expected || (expected === "number" && actual === "integer");
-    if (!fits) throw new CliError(`${path}: ${command}.${key} must be of type ${expected}, not ${actual}`);
+    if (!fits) throw new CliError(`${displayedPath}: ${command}.${key} must be of type ${expected}, not ${actual}`);
 
     settings[key] = typeof value === "bigint" ? Number(value) : (value as SettingValue);
   }

@@ -14,6 +14,13 @@ export interface RunInfo {
   durationSeconds: number;
   /** The mailboxes directory as it may be shown. */
   mailboxesDir: string;
+  /** max_mailbox_size as chatmail.ini writes it, as it may be shown. */
+  maxMailboxSizeText: string;
+}
+
+/** Returns "1 mailbox" or "2 mailboxes": the count with the singular or plural noun. */
+function countOf(count: number, singular: string, plural: string): string {
+  return `${count} ${count === 1 ? singular : plural}`;
 }
 
 function isoTime(unixSeconds: number): string {
@@ -29,15 +36,17 @@ export function formatSummary(report: StorageReport, run: RunInfo): string {
   const { options } = report;
   const lines: string[] = [];
 
-  lines.push(`## Storage of ${report.mailboxes} mailboxes in ${run.mailboxesDir}`);
+  lines.push(`## Storage of ${countOf(report.mailboxes, "mailbox", "mailboxes")} in ${run.mailboxesDir}`);
   lines.push(`total:            ${humanSize(report.totalBytes)}`);
-  lines.push(`messages:         ${humanSize(report.messageBytes)} in ${report.messageCount} files`);
+  lines.push(`messages:         ${humanSize(report.messageBytes)} in ${countOf(report.messageCount, "file", "files")}`);
   lines.push(
-    `extra files:      ${humanSize(report.extraBytes)} in ${report.extraFileCount} files ` +
+    `extra files:      ${humanSize(report.extraBytes)} in ${countOf(report.extraFileCount, "file", "files")} ` +
       `(${percentText(percent(report.extraBytes, report.totalBytes, 100))} of total)`,
   );
   lines.push(`quota usage:      ${humanSize(report.quotaBytes)} (S= sizes of cur/ and new/, as Dovecot counts)`);
-  lines.push(`over quota:       ${report.mailboxesOverQuota} mailboxes above max_mailbox_size ${humanSize(options.maxMailboxSize).trim()}`);
+  lines.push(
+    `over quota:       ${countOf(report.mailboxesOverQuota, "mailbox", "mailboxes")} above max_mailbox_size ${run.maxMailboxSizeText}`,
+  );
   lines.push("");
 
   const filters = [
@@ -48,7 +57,7 @@ export function formatSummary(report: StorageReport, run: RunInfo): string {
   for (const sizeClass of report.sizeClasses) {
     const share = percent(sizeClass.bytes, report.messageBytes, 0);
     lines.push(
-      `at least ${humanSize(sizeClass.minSize)}: ${humanSize(sizeClass.bytes)} (${percentText(share)}) in ${sizeClass.count} messages`,
+      `at least ${humanSize(sizeClass.minSize)}: ${humanSize(sizeClass.bytes)} (${percentText(share)}) in ${countOf(sizeClass.count, "message", "messages")}`,
     );
   }
   lines.push("");
@@ -59,11 +68,12 @@ export function formatSummary(report: StorageReport, run: RunInfo): string {
   lines.push(`other accounts:        ${report.userAccounts}`);
   for (const window of report.activity) {
     const share = percent(window.accounts, report.userAccounts, 100);
-    lines.push(`active in last ${String(window.days).padStart(3)} days: ${window.accounts} (${percentText(share)})`);
+    const unit = window.days === 1 ? "day: " : "days:";
+    lines.push(`active in last ${String(window.days).padStart(3)} ${unit} ${window.accounts} (${percentText(share)})`);
   }
   lines.push("");
 
-  lines.push(`Walked ${report.mailboxes} mailboxes in ${formatFixed(run.durationSeconds, 2)} seconds.`);
+  lines.push(`Walked ${countOf(report.mailboxes, "mailbox", "mailboxes")} in ${formatFixed(run.durationSeconds, 2)} seconds.`);
   return `${lines.join("\n")}\n`;
 }
 

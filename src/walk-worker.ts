@@ -4,7 +4,7 @@
  * Compiled into the binary as an extra entry point (see the Makefile).
  */
 
-import { type PackedMailbox, type StatRequest, statPaths, type WalkRequest, walkPackedMailbox } from "./maildir.ts";
+import { type PackedMailbox, type StatRequest, statPaths, type WalkReply, type WalkRequest, walkPackedMailbox } from "./maildir.ts";
 
 declare const self: Worker;
 
@@ -16,12 +16,13 @@ self.onmessage = (event: MessageEvent<WalkRequest | StatRequest>) => {
     return;
   }
 
-  const { mailboxesDir, names, statMessages, countExtraFiles } = request;
+  const { chunk, mailboxesDir, names, statMessages, countExtraFiles } = request;
   const mailboxes: PackedMailbox[] = names.map((name) =>
     walkPackedMailbox(mailboxesDir, name, { statMessages, countExtraFiles }),
   );
+  const reply: WalkReply = { chunk, mailboxes };
   self.postMessage(
-    mailboxes,
+    reply,
     mailboxes.map((mailbox) => mailbox.numbers.buffer),
   );
 };

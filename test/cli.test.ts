@@ -34,6 +34,41 @@ describe("compiled binary", () => {
     }
   });
 
+  test("help names positional arguments plainly", () => {
+    const usage: Record<string, string> = {
+      "quota-expire": "USAGE chatmail-maildir quota-expire [OPTIONS] <TARGET_MB> <MAILBOX>",
+      "expire-inactive": "USAGE chatmail-maildir expire-inactive [OPTIONS] [CHATMAIL_INI]",
+      fsreport: "USAGE chatmail-maildir fsreport [OPTIONS] [CHATMAIL_INI]",
+    };
+    for (const [name, line] of Object.entries(usage)) {
+      const lines = runBinary([name, "--help"]).stdout.split("\n");
+      expect(lines).toContain(line);
+      const argumentLines = lines.slice(lines.indexOf("ARGUMENTS") + 2, lines.indexOf("OPTIONS") - 1);
+      expect(argumentLines.length).toBeGreaterThan(0);
+      for (const argumentLine of argumentLines) expect(argumentLine).toMatch(/^ +[A-Z_]+ {4}\S/);
+    }
+  });
+
+  test("help has no trailing blanks", () => {
+    for (const args of [["--help"], ["quota-expire", "--help"], ["expire-inactive", "--help"], ["fsreport", "--help"]]) {
+      const result = runBinary(args);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.split("\n").filter((line) => /[ \t]$/.test(line))).toEqual([]);
+    }
+  });
+
+  test("missing argument is named in lowercase", () => {
+    const cases: [string[], string][] = [
+      [[], "missing argument TARGET_MB"],
+      [["5"], "missing argument MAILBOX"],
+    ];
+    for (const [args, message] of cases) {
+      const result = runBinary(["quota-expire", ...args]);
+      expect(result.stderr).toBe(`error: chatmail-maildir quota-expire: ${message} (see chatmail-maildir quota-expire --help)\n`);
+      expect(result.exitCode).toBe(2);
+    }
+  });
+
   test("unknown subcommand is a usage error", () => {
     const result = runBinary(["frobnicate"]);
     expect(result.exitCode).toBe(2);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { checkArguments } from "../src/cli-runner.ts";
@@ -177,14 +177,29 @@ describe("fsreport figures", () => {
     expect(all.mailboxes).toBe(7);
   });
 
-  test("missing mailboxes directory reports zeros", () => {
+  test("missing mailboxes_dir is an error", () => {
     const root = makeTempDir();
     const ini = join(root, "chatmail.ini");
     writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: join(root, "missing") });
-    const result = runBinary(["fsreport", ini, "--json"]);
-    expect(result.exitCode).toBe(0);
-    expect(result.stderr).toBe(`warning: mailboxes directory ${join(root, "missing")} not found: reporting no mailboxes\n`);
-    const report = JSON.parse(result.stdout) as JsonReport;
+    const textfileDir = join(root, "metrics");
+    mkdirSync(textfileDir);
+
+    for (const output of [["--json"], ["--textfile", textfileDir, "--legacy-metrics", join(root, "legacy")]]) {
+      const result = runBinary(["fsreport", ini, ...output]);
+      expect(result.stderr).toBe(`error: cannot read mailboxes_dir ${join(root, "missing")}: not found\n`);
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toBe("");
+    }
+    expect(readdirSync(root).sort()).toEqual(["chatmail.ini", "metrics"]);
+    expect(readdirSync(textfileDir)).toEqual([]);
+  });
+
+  test("empty mailboxes_dir reports zeros", () => {
+    const root = makeTempDir();
+    const ini = join(root, "chatmail.ini");
+    mkdirSync(join(root, "mail"));
+    writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: join(root, "mail") });
+    const report = runJson([ini]);
     expect(report.mailboxes).toBe(0);
     expect(report.storage.extraPercent).toBe(100);
     expect(report.logins.active[0]!.percent).toBe(100);
@@ -204,6 +219,32 @@ describe("fsreport summary", () => {
     expect(lines).toContain("over quota:       2 mailboxes above max_mailbox_size 1M");
     expect(lines).toContain("active in last  10 days: 2 (40.00%)");
     expect(lines).toContain("active in last 150 days: 4 (80.00%)");
+  });
+  test("one of each in singular, ini's size text", () => {
+    const root = makeTempDir();
+    const mailboxesDir = join(root, "mail");
+    const mailbox = join(mailboxesDir, "solo@example.org");
+    makeMaildir(mailbox);
+    const now = nowSeconds();
+    writeFileAt(join(mailbox, "cur", messageName(now, 1, 200 * MIB, "S")), 2000, now);
+    writeFileAt(join(mailbox, "maildirsize"), 20, now);
+    writeFileAt(join(mailbox, "password"), 80, now - 2 * DAY_SECONDS);
+    const ini = join(root, "chatmail.ini");
+    writeChatmailIni(ini, { mail_domain: "example.org", mailboxes_dir: mailboxesDir, max_mailbox_size: "100M" });
+
+    const result = runBinary(["fsreport", ini]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toBe(`## Storage of 1 mailbox in ${mailboxesDir}`);
+    expect(lines).toContain("messages:          2.00K in 1 file");
+    expect(lines).toContain("extra files:       0.10K in 2 files (4.76% of total)");
+    expect(lines).toContain("over quota:       1 mailbox above max_mailbox_size 100M");
+    expect(lines).toContain("at least  0.00K:  2.00K (100.00%) in 1 message");
+    expect(lines).toContain("at least   102K:  0.00K (0.00%) in 0 messages");
+    expect(lines).toContain("accounts with a login: 1");
+    expect(lines).toContain("active in last   1 day:  0 (0.00%)");
+    expect(lines).toContain("active in last  10 days: 1 (100.00%)");
+    expect(lines.some((line) => /^Walked 1 mailbox in \d+\.\d\d seconds\.$/.test(line))).toBe(true);
   });
 });
 
@@ -322,7 +363,7 @@ describe("fsreport textfile", () => {
   test("file path is written as given", () => {
     const dir = makeTempDir();
     const path = join(dir, "custom.prom");
-    writeFileSync(path, "old\n");
+    writeFileSync(path, "# HELP old_metric An earlier run.\n");
     chmodSync(path, 0o600);
     const result = runBinary(["fsreport", tree.ini, "--textfile", path]);
     expect(result.exitCode).toBe(0);
@@ -368,7 +409,7 @@ describe("fsreport textfile", () => {
   test("failed write keeps the old file", () => {
     const dir = makeTempDir();
     const path = join(dir, "fsreport.prom");
-    writeFileSync(path, "old\n");
+    writeFileSync(path, "# TYPE old_metric gauge\n");
 
     // A 1 KiB file size limit makes the write of the temporary file fail with EFBIG after
     // it was created. SIGXFSZ is ignored so that the write returns the error.
@@ -377,15 +418,140 @@ describe("fsreport textfile", () => {
     });
     expect(result.stderr).toBe(`error: cannot write ${path}: file too large\n`);
     expect(result.status).toBe(1);
-    expect(readFileSync(path, "utf8")).toBe("old\n");
+    expect(readFileSync(path, "utf8")).toBe("# TYPE old_metric gauge\n");
     expect(readdirSync(dir)).toEqual(["fsreport.prom"]);
   });
 
   test("missing directory of the textfile", () => {
-    const path = join(makeTempDir(), "missing", "fsreport.prom");
+    const dir = makeTempDir();
+    const path = join(dir, "missing", "fsreport.prom");
     const result = runBinary(["fsreport", tree.ini, "--textfile", path]);
     expect(result.stderr).toBe(`error: cannot write ${path}: not found\n`);
     expect(result.exitCode).toBe(1);
+
+    // A trailing slash names a directory to write fsreport.prom into.
+    const withSlash = runBinary(["fsreport", tree.ini, "--textfile", `${dir}/missing/`]);
+    expect(withSlash.stderr).toBe(`error: cannot write ${dir}/missing/: not found\n`);
+    expect(withSlash.exitCode).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("fsreport metrics file guard", () => {
+  /** Writes a chatmail.ini for `tree` whose first line would pass for a metrics file. */
+  function iniStartingWithHelp(dir: string): string {
+    const ini = join(dir, "chatmail.ini");
+    writeFileSync(ini, `# HELP looks like metrics\n${readFileSync(tree.ini, "utf8")}`);
+    return ini;
+  }
+
+  test("--legacy-metrics naming the ini is rejected", () => {
+    const dir = makeTempDir();
+    const ini = iniStartingWithHelp(dir);
+    const before = readFileSync(ini, "utf8");
+
+    for (const option of ["--legacy-metrics", "--textfile"]) {
+      const result = runBinary(["fsreport", ini, option, ini]);
+      expect(result.stderr).toBe(`error: cannot write ${ini}: it is the chatmail.ini this run reads\n`);
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toBe("");
+    }
+    expect(readFileSync(ini, "utf8")).toBe(before);
+    expect(readdirSync(dir)).toEqual(["chatmail.ini"]);
+  });
+
+  test("hard link to the ini is rejected", () => {
+    const dir = makeTempDir();
+    const ini = iniStartingWithHelp(dir);
+    const link = join(dir, "metrics");
+    linkSync(ini, link);
+
+    const result = runBinary(["fsreport", ini, `--legacy-metrics=${link}`]);
+    expect(result.stderr).toBe(`error: cannot write ${link}: it is the chatmail.ini this run reads\n`);
+    expect(result.exitCode).toBe(1);
+    expect(readFileSync(ini, "utf8")).toStartWith("# HELP looks like metrics\n[params]\n");
+    expect(readdirSync(dir).sort()).toEqual(["chatmail.ini", "metrics"]);
+  });
+
+  // The default chatmail.ini path is made to exist by a bind mount over /usr/local/lib in a
+  // private mount namespace, which needs root.
+  test.skipIf(process.getuid?.() !== 0 && !process.env.CI)("default ini taken as --legacy-metrics FILE stays", () => {
+    const libDir = makeTempDir();
+    mkdirSync(join(libDir, "chatmaild"));
+    const ini = join(libDir, "chatmaild", "chatmail.ini");
+    writeFileSync(ini, readFileSync(tree.ini));
+
+    // Without CHATMAIL_INI before it, --legacy-metrics takes the ini path as its FILE, and the
+    // run reads the same file as its default chatmail.ini.
+    const bindMount = 'mount --bind "$0" /usr/local/lib && exec "$@"';
+    const result = spawnSync(
+      "unshare",
+      ["--mount", "--propagation", "private", "sh", "-c", bindMount, libDir, BINARY, "fsreport", "--legacy-metrics", "/usr/local/lib/chatmaild/chatmail.ini"],
+      { encoding: "utf8" },
+    );
+    expect(result.stderr).toBe("error: cannot write /usr/local/lib/chatmaild/chatmail.ini: it is the chatmail.ini this run reads\n");
+    expect(result.status).toBe(1);
+    expect(readFileSync(ini, "utf8")).toBe(readFileSync(tree.ini, "utf8"));
+    expect(readdirSync(join(libDir, "chatmaild"))).toEqual(["chatmail.ini"]);
+  });
+
+  test("existing file that is not metrics stays", () => {
+    const dir = makeTempDir();
+    const notes = join(dir, "notes.txt");
+    writeFileSync(notes, "accounts 5\n");
+    const legacy = join(dir, "metrics");
+
+    const cases: [string[], string][] = [
+      [["--textfile", notes, "--legacy-metrics", legacy], "--textfile"],
+      [["--textfile", dir, "--legacy-metrics", notes], "--legacy-metrics"],
+    ];
+    for (const [args, option] of cases) {
+      const result = runBinary(["fsreport", tree.ini, ...args]);
+      expect(result.stderr).toBe(
+        `error: cannot write ${notes}: the existing file does not start with "# HELP" or "# TYPE", ` +
+          `so it is not a metrics file (choose another path for ${option})\n`,
+      );
+      expect(result.exitCode).toBe(1);
+      // The other file of the run is not written either.
+      expect(readdirSync(dir)).toEqual(["notes.txt"]);
+      expect(readFileSync(notes, "utf8")).toBe("accounts 5\n");
+    }
+  });
+
+  test("empty file and earlier metrics are replaced", () => {
+    const dir = makeTempDir();
+    const empty = join(dir, "empty.prom");
+    writeFileSync(empty, "");
+    const earlier = join(dir, "metrics");
+    writeFileSync(earlier, "# TYPE accounts gauge\naccounts 1\n");
+
+    const result = runBinary(["fsreport", tree.ini, "--textfile", empty, "--legacy-metrics", earlier]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(readFileSync(empty, "utf8")).toStartWith("# HELP chatmail_storage_bytes ");
+    expect(readFileSync(earlier, "utf8")).toContain("\naccounts 6\n");
+    expect(readdirSync(dir).sort()).toEqual(["empty.prom", "metrics"]);
+  });
+
+  test("FIFO and directory paths are rejected", () => {
+    const dir = makeTempDir();
+    const fifo = join(dir, "fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    mkdirSync(join(dir, "sub"));
+
+    const cases: [string[], string][] = [
+      [["--textfile", fifo], `cannot write ${fifo}: not a regular file`],
+      [["--legacy-metrics", fifo], `cannot write ${fifo}: not a regular file`],
+      [["--legacy-metrics", join(dir, "sub")], `cannot write ${join(dir, "sub")}: is a directory`],
+      [["--legacy-metrics", `${dir}/sub/`], `cannot write ${dir}/sub/: is a directory`],
+    ];
+    for (const [args, message] of cases) {
+      const result = runBinary(["fsreport", tree.ini, ...args]);
+      expect(result.stderr).toBe(`error: ${message}\n`);
+      expect(result.exitCode).toBe(1);
+    }
+    expect(readdirSync(dir).sort()).toEqual(["fifo", "sub"]);
+    expect(readdirSync(join(dir, "sub"))).toEqual([]);
   });
 });
 
@@ -394,12 +560,14 @@ describe("fsreport command line", () => {
 
   test("--legacy-metrics alone takes the default", () => {
     expect(checkArguments("fsreport", args, ["chatmail.ini", "--legacy-metrics"])).toEqual([
-      "chatmail.ini",
       "--legacy-metrics=/var/www/html/metrics",
+      "--",
+      "chatmail.ini",
     ]);
     expect(checkArguments("fsreport", args, ["--legacy-metrics", "--json", "chatmail.ini"])).toEqual([
       "--legacy-metrics=/var/www/html/metrics",
       "--json",
+      "--",
       "chatmail.ini",
     ]);
   });
@@ -408,6 +576,7 @@ describe("fsreport command line", () => {
     expect(checkArguments("fsreport", args, ["--legacy-metrics", "/srv/metrics"])).toEqual(["--legacy-metrics", "/srv/metrics"]);
     expect(checkArguments("fsreport", args, ["--legacy-metrics=/srv/metrics", "chatmail.ini"])).toEqual([
       "--legacy-metrics=/srv/metrics",
+      "--",
       "chatmail.ini",
     ]);
   });
@@ -427,6 +596,13 @@ describe("fsreport command line", () => {
       expect(result.stderr).toBe(`error: ${message} (see chatmail-maildir fsreport --help)\n`);
       expect(result.exitCode).toBe(2);
     }
+  });
+
+  test("--days and --min-login-age accept 36500", () => {
+    const report = runJson([tree.ini, "--days", "36500", "--min-login-age", "36500"]);
+    expect(report.mailboxes).toBe(7);
+    // Every last login lies after the reference date, so no mailbox counts in the size classes.
+    expect(report.sizeClasses[0]!.count).toBe(0);
   });
 
   test("settings file sets defaults, command line wins", () => {

@@ -656,3 +656,25 @@ describe("quota-expire concurrency", () => {
     expect(Number(resultFields(result.stderr).usage_after)).toBeLessThanOrEqual(2 * MIB);
   });
 });
+
+describe("quota-expire under an address-space limit", () => {
+  // Dovecot applies the service's vsz_limit as RLIMIT_AS. Below about 2.3 GiB Bun runs without
+  // its JIT, so bun:ffi (and with it the flock lock) is unavailable: the error must say the fix.
+  test("names vsz_limit when the lock cannot load", () => {
+    const mailbox = join(makeTempDir(), "u@example.org");
+    const name = messageName(nowSeconds() - 86_400, 1, 2 * 1024 * 1024, "S");
+    writeFileAt(join(mailbox, "cur", name), 1000, nowSeconds() - 86_400);
+
+    const result = Bun.spawnSync(["prlimit", `--as=${1024 * 1024 * 1024}`, BINARY, "quota-expire", "1", mailbox], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.toString()).toBe(
+      `error: cannot lock ${mailbox}: loading flock from libc.so.6 failed: bun:ffi requires the JIT ` +
+        "(the address-space limit is 1024 MiB: set vsz_limit = 4G in Dovecot's quota-warning service)\n",
+    );
+    expect(existsSync(join(mailbox, "cur", name))).toBe(true);
+  });
+});

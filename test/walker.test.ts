@@ -246,7 +246,8 @@ describe("mailboxes directory", () => {
         seen.set(mailbox.name, mailbox);
       }
 
-      expect([...seen.keys()].sort()).toEqual(names.slice(0, 20));
+      // In the order of names, whichever thread walked them.
+      expect([...seen.keys()]).toEqual(names.slice(0, 20));
       const mailbox = seen.get("u05@example.org")!;
       expect(mailbox.path).toBe(join(dir, "u05@example.org"));
       expect(mailbox.lastLogin).toBe(T + 86_400);

@@ -17,11 +17,11 @@ import {
 } from "../inactive-mailboxes.ts";
 import type { Logger } from "../log.ts";
 import { listMailboxes } from "../maildir.ts";
-import { parseDecimal, parseWholeNumber } from "../numbers.ts";
+import { MAX_DAYS, parseDecimal, parseWholeNumber } from "../numbers.ts";
 import { createProgress, NO_PROGRESS, type Progress } from "../progress.ts";
 import { displayPath, rawFromUser } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
-import { commonArgs, resolveOptions } from "./common.ts";
+import { commonArgs, type ResolvedOptions, resolveOptions } from "./common.ts";
 
 const COMMAND = "expire-inactive";
 
@@ -97,13 +97,12 @@ function loggerAbove(logger: Logger, progressLines: Progress[]): Logger {
   };
 }
 
-function parseRunOptions(args: Record<string, unknown>, options: Record<string, unknown>): RunOptions {
-  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days");
-  const maxnum = options.maxnum === undefined ? undefined : parseWholeNumber(options.maxnum as string | number, "--maxnum");
-  const maxFraction =
-    options["max-fraction"] === undefined
-      ? DEFAULT_MAX_FRACTION
-      : parseDecimal(options["max-fraction"] as string | number, "--max-fraction", 1);
+function parseRunOptions(args: Record<string, unknown>, { options, check }: ResolvedOptions): RunOptions {
+  const days = args.days === undefined ? 0 : parseWholeNumber(args.days as string, "--days", MAX_DAYS);
+  const maxnum = check("maxnum", (value, name) => (value === undefined ? undefined : parseWholeNumber(value as string | number, name)));
+  const maxFraction = check("max-fraction", (value, name) =>
+    value === undefined ? DEFAULT_MAX_FRACTION : parseDecimal(value as string | number, name, 1),
+  );
 
   return {
     days,
@@ -267,8 +266,9 @@ export const expireInactiveCommand = defineCommand({
   },
   async run({ args }) {
     const started = performance.now();
-    const { options, logger } = resolveOptions(COMMAND, SETTINGS_SCHEMA, args);
-    const run = parseRunOptions(args, options);
+    const resolved = resolveOptions(COMMAND, SETTINGS_SCHEMA, args);
+    const { logger } = resolved;
+    const run = parseRunOptions(args, resolved);
 
     const config = readChatmailIni((args.ini as string | undefined) ?? DEFAULT_CHATMAIL_INI);
     const mailboxesDir = rawFromUser(config.mailboxesDir);

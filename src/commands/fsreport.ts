@@ -4,13 +4,13 @@ import { statSync } from "node:fs";
 
 import { defineCommand } from "citty";
 
-import { writeFileAtomic } from "../atomic-write.ts";
 import { DEFAULT_CHATMAIL_INI, readChatmailIni } from "../chatmail-ini.ts";
-import { CliError, describeError, errorCode, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
+import { CliError, describeError, EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.ts";
 import { listMailboxes, type MessageSubdir, walkMailboxes } from "../maildir.ts";
-import { parseWholeNumber } from "../numbers.ts";
+import { checkMetricsTarget, type MetricsTarget, type ProtectedFile, writeMetricsFiles } from "../metrics-file.ts";
+import { MAX_DAYS, parseWholeNumber } from "../numbers.ts";
 import { createProgress } from "../progress.ts";
-import { displayPath, rawFromUser, toFsPath } from "../raw-path.ts";
+import { displayPath, displayText, rawFromUser, toFsPath } from "../raw-path.ts";
 import type { SettingsSchema } from "../settings.ts";
 import { DAY_SECONDS, StorageReport } from "../storage-report.ts";
 import { formatLegacyMetrics, formatSummary, formatTextfile, reportJson, type RunInfo } from "../storage-report-output.ts";
@@ -19,9 +19,6 @@ import { commonArgs, resolveOptions } from "./common.ts";
 export const DEFAULT_LEGACY_METRICS_FILE = "/var/www/html/metrics";
 const TEXTFILE_NAME_IN_DIRECTORY = "fsreport.prom";
 const MDIR_CHOICES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
-
-/** Largest --days and --min-login-age accepted: about 270 years, far past any mailbox. */
-const MAX_DAYS = 100_000;
 
 const SETTINGS_SCHEMA: SettingsSchema = {
   verbose: "boolean",
@@ -39,9 +36,9 @@ const SETTINGS_SCHEMA: SettingsSchema = {
 function textfilePath(rawPath: string): string {
   try {
     if (statSync(toFsPath(rawPath)).isDirectory()) return `${rawPath.replace(/\/+$/, "")}/${TEXTFILE_NAME_IN_DIRECTORY}`;
-  } catch (error) {
-    // A path that does not exist yet names the file to create. Other errors show up at the write.
-    if (errorCode(error) !== "ENOENT") return rawPath;
+  } catch {
+    // A path that does not exist yet names the file to create. Other errors show up when the
+    // path is checked before the walk.
   }
   return rawPath;
 }
@@ -75,41 +72,53 @@ export const fsreportCommand = defineCommand({
     json: { type: "boolean", description: "Print the whole report as one JSON object" },
   },
   async run({ args }) {
-    const { options, logger } = resolveOptions("fsreport", SETTINGS_SCHEMA, args);
+    const { options, logger, check } = resolveOptions("fsreport", SETTINGS_SCHEMA, args);
     const startedAt = Date.now() / 1000;
 
-    const days = parseWholeNumber(options.days as string | number | undefined ?? 0, "--days", MAX_DAYS);
-    const minLoginAgeDays = parseWholeNumber(options["min-login-age"] as string | number | undefined ?? 0, "--min-login-age", MAX_DAYS);
-    const maxnum = parseWholeNumber(options.maxnum as string | number | undefined ?? 0, "--maxnum");
-    const mdir = options.mdir as string | undefined;
-    if (mdir !== undefined && !MDIR_CHOICES.includes(mdir as MessageSubdir)) {
-      throw new UsageError(`invalid --mdir ${JSON.stringify(mdir)}: expected one of ${MDIR_CHOICES.join(", ")}`);
-    }
-    const textfile = options.textfile as string | undefined;
-    const legacyMetrics = options["legacy-metrics"] as string | undefined;
-    if (textfile === "") throw new UsageError("invalid --textfile: the path is empty");
-    if (legacyMetrics === "") throw new UsageError("invalid --legacy-metrics: the path is empty");
+    const days = check("days", (value, name) => parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_DAYS));
+    const minLoginAgeDays = check("min-login-age", (value, name) =>
+      parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_DAYS),
+    );
+    const maxnum = check("maxnum", (value, name) => parseWholeNumber((value as string | number | undefined) ?? 0, name));
+    const mdir = check("mdir", (value, name) => {
+      if (value !== undefined && !MDIR_CHOICES.includes(value as MessageSubdir)) {
+        throw new UsageError(`invalid ${name} ${JSON.stringify(value)}: expected one of ${MDIR_CHOICES.join(", ")}`);
+      }
+      return value as MessageSubdir | undefined;
+    });
+    const nonEmptyPath = (value: unknown, name: string) => {
+      if (value === "") throw new UsageError(`invalid ${name}: the path is empty`);
+      return value as string | undefined;
+    };
+    const textfile = check("textfile", nonEmptyPath);
+    const legacyMetrics = check("legacy-metrics", nonEmptyPath);
 
     const config = readChatmailIni((args.ini as string | undefined) ?? DEFAULT_CHATMAIL_INI);
     const mailboxesDir = rawFromUser(config.mailboxesDir);
 
+    // The outputs are checked before the walk, which can take minutes, and again before the write.
+    const textfileTarget: MetricsTarget | undefined =
+      textfile === undefined ? undefined : { path: textfilePath(rawFromUser(textfile)), option: "--textfile" };
+    const legacyTarget: MetricsTarget | undefined =
+      legacyMetrics === undefined ? undefined : { path: rawFromUser(legacyMetrics), option: "--legacy-metrics" };
+    const protectedFiles: ProtectedFile[] = [{ identity: config.identity, description: "the chatmail.ini this run reads" }];
+    if (textfileTarget !== undefined) checkMetricsTarget(textfileTarget, protectedFiles);
+    if (legacyTarget !== undefined) checkMetricsTarget(legacyTarget, protectedFiles);
+
+    // A missing directory is an error too: more often a typo in mailboxes_dir than a relay
+    // without deliveries yet, and a report of zeros would hide the typo on every dashboard.
     let names: string[];
     try {
       names = await listMailboxes(mailboxesDir);
     } catch (error) {
-      // Dovecot creates the mailboxes directory at the first delivery, so a new relay has none.
-      if (errorCode(error) !== "ENOENT") {
-        throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
-      }
-      logger.warn(`mailboxes directory ${displayPath(mailboxesDir)} not found: reporting no mailboxes`);
-      names = [];
+      throw new CliError(`cannot read mailboxes_dir ${displayPath(mailboxesDir)}: ${describeError(error)}`);
     }
     if (maxnum > 0) names = names.slice(0, maxnum);
 
     const report = new StorageReport({
       now: startedAt - days * DAY_SECONDS,
       minLoginAgeDays,
-      mdir: mdir as MessageSubdir | undefined,
+      mdir,
       maxMailboxSize: config.maxMailboxSize,
     });
 
@@ -132,10 +141,13 @@ export const fsreportCommand = defineCommand({
       startedAt,
       durationSeconds: Math.round((Date.now() / 1000 - startedAt) * 1000) / 1000,
       mailboxesDir: displayPath(mailboxesDir),
+      maxMailboxSizeText: displayText(config.maxMailboxSizeText),
     };
 
-    if (textfile !== undefined) await writeFileAtomic(textfilePath(rawFromUser(textfile)), formatTextfile(report, run));
-    if (legacyMetrics !== undefined) await writeFileAtomic(rawFromUser(legacyMetrics), formatLegacyMetrics(report));
+    const files: (MetricsTarget & { content: string })[] = [];
+    if (textfileTarget !== undefined) files.push({ ...textfileTarget, content: formatTextfile(report, run) });
+    if (legacyTarget !== undefined) files.push({ ...legacyTarget, content: formatLegacyMetrics(report) });
+    await writeMetricsFiles(files, protectedFiles);
 
     if (options.json) {
       process.stdout.write(`${JSON.stringify(reportJson(report, run), null, 2)}\n`);

@@ -155,10 +155,10 @@ async function sweep(mailboxesDir: string, settings: RunSettings): Promise<numbe
   return failed > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
-function parsePolicy(value: unknown): Policy {
+function parsePolicy(value: unknown, name: string): Policy {
   const text = value === undefined ? "size-age" : String(value);
   if (!(POLICIES as readonly string[]).includes(text)) {
-    throw new UsageError(`invalid --policy ${JSON.stringify(text)}: expected ${POLICIES.join(" or ")}`);
+    throw new UsageError(`invalid ${name} ${JSON.stringify(text)}: expected ${POLICIES.join(" or ")}`);
   }
   return text as Policy;
 }
@@ -190,11 +190,14 @@ export const quotaExpireCommand = defineCommand({
       throw new UsageError(`missing ${args.sweep ? "MAILBOXES_DIR" : "MAILBOX"}`);
     }
 
-    const { options, logger } = resolveOptions("quota-expire", SETTINGS_SCHEMA, args);
+    const { options, logger, check } = resolveOptions("quota-expire", SETTINGS_SCHEMA, args);
+    const keepRecentHours = check("keep-recent", (value, name) =>
+      parseWholeNumber((value as string | number | undefined) ?? 0, name, MAX_KEEP_RECENT_HOURS),
+    );
     const settings: RunSettings = {
       targetBytes: targetMb * MIB,
-      policy: parsePolicy(options.policy),
-      keepRecentMs: parseWholeNumber(options["keep-recent"] as string | number | undefined ?? 0, "--keep-recent", MAX_KEEP_RECENT_HOURS) * 3600_000,
+      policy: check("policy", parsePolicy),
+      keepRecentMs: keepRecentHours * 3600_000,
       dryRun: (options["dry-run"] as boolean | undefined) ?? false,
       logger,
     };
