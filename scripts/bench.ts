@@ -125,7 +125,7 @@ function treeJobs(tree: Tree, scale: string, binary: string, walkBench: string |
  */
 async function bigMailboxJobs(tree: Tree, binary: string): Promise<Job[]> {
   const source = join(tree.mailboxesDir, "big@example.org");
-  const copyParent = join(CACHE_DIR, "big-mailbox-copy");
+  const copyParent = join(CACHE_DIR, "copy-of-big-mailbox");
   const copy = join(copyParent, "big@example.org");
   const usage = quotaUsage((await walkMailbox(source)).messages);
   const targetMb = Math.floor((usage * BIG_MAILBOX_KEEP) / MIB);
@@ -287,7 +287,7 @@ for (let run = 1; run <= runs; run++) {
     results.set(job, samples);
   }
 }
-rmSync(join(CACHE_DIR, "big-mailbox-copy"), { recursive: true, force: true });
+rmSync(join(CACHE_DIR, "copy-of-big-mailbox"), { recursive: true, force: true });
 const loadAfter = loadavg();
 
 const table = buildTable(
