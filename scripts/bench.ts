@@ -225,7 +225,8 @@ function describeMachine(runs: number, loadBefore: number[], loadAfter: number[]
     `Each job: one warm-up run, then ${runs} runs interleaved with the other jobs; medians of wall and CPU (user + system) ` +
       `time, max of peak RSS. Load average before: ${loadBefore.map((l) => l.toFixed(2)).join(" ")}, ` +
       `after: ${loadAfter.map((l) => l.toFixed(2)).join(" ")}` +
-      (Math.max(...loadBefore, ...loadAfter) > availableParallelism() * 0.5
+      // Before the first run the load is other processes' alone; during the runs it is ours too.
+      (loadBefore[0]! > availableParallelism() * 0.5
         ? " — other processes shared the cores, so wall times are noisy (see the min–max column)."
         : "."),
   ].join("\n");
