@@ -36,15 +36,36 @@ dist/chatmail-maildir-linux-x64: $(SOURCES) node_modules/.installed $(RUNTIMES)/
 	@mkdir -p dist
 	$(BUN) build $(COMPILE_FLAGS) --define BUILD_TARGET='"linux-x64"' \
 		--target=bun-linux-x64-baseline --compile-executable-path=$(RUNTIMES)/bun-linux-x64-baseline/bin/bun \
-		src/cli.ts --outfile $@
+		src/cli.ts src/walk-worker.ts --outfile $@
 
 dist/chatmail-maildir-linux-arm64: $(SOURCES) node_modules/.installed $(RUNTIMES)/bun-linux-aarch64/bin/bun
 	@mkdir -p dist
 	$(BUN) build $(COMPILE_FLAGS) --define BUILD_TARGET='"linux-arm64"' \
 		--target=bun-linux-arm64 --compile-executable-path=$(RUNTIMES)/bun-linux-aarch64/bin/bun \
-		src/cli.ts --outfile $@
+		src/cli.ts src/walk-worker.ts --outfile $@
 
 build: $(BINARIES)
+
+# The benchmark runs the binary of this machine only.
+ifeq ($(shell uname -m),aarch64)
+HOST_BINARY := dist/chatmail-maildir-linux-arm64
+HOST_BUILD_FLAGS := --target=bun-linux-arm64 --compile-executable-path=$(RUNTIMES)/bun-linux-aarch64/bin/bun
+HOST_RUNTIME := $(RUNTIMES)/bun-linux-aarch64/bin/bun
+else
+HOST_BINARY := dist/chatmail-maildir-linux-x64
+HOST_BUILD_FLAGS := --target=bun-linux-x64-baseline --compile-executable-path=$(RUNTIMES)/bun-linux-x64-baseline/bin/bun
+HOST_RUNTIME := $(RUNTIMES)/bun-linux-x64-baseline/bin/bun
+endif
+
+# The walker alone, compiled like the binary, for timing walker changes against du and find.
+dist/walk-bench: scripts/walk-bench.ts $(SOURCES) node_modules/.installed $(HOST_RUNTIME)
+	@mkdir -p dist
+	$(BUN) build $(COMPILE_FLAGS) $(HOST_BUILD_FLAGS) --entry-naming "[name].[ext]" scripts/walk-bench.ts src/walk-worker.ts --outfile $@
+
+# Generates the benchmark trees once into .cache/bench/ and times the subcommands against du
+# and find; writes BENCHMARKS.md. Takes several minutes; not part of test or CI.
+bench: $(HOST_BINARY) dist/walk-bench
+	$(BUN) scripts/bench.ts --binary $(HOST_BINARY) --walk-bench dist/walk-bench
 
 dist: build
 	cd dist && sha256sum chatmail-maildir-linux-x64 chatmail-maildir-linux-arm64 > SHA256SUMS

@@ -13,7 +13,7 @@
  * on Bun's thread pool, so many unlinks can wait on the disk at once.
  */
 
-import { constants, promises as fsp, type Stats } from "node:fs";
+import { closeSync, constants, openSync, promises as fsp, type Stats, statSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
 import { CliError, describeError, errorCode } from "./errors.ts";
@@ -33,14 +33,20 @@ export class ReplacedDirectoryError extends CliError {
   }
 }
 
+/** An open directory: a FileHandle, or the mailbox directory opened synchronously. */
+interface OpenDirectory {
+  readonly fd: number;
+  close(): Promise<void>;
+}
+
 /** An open mailbox directory: every path given to it is relative to the mailbox and never leaves it. */
 export class MailboxDirectory {
   readonly path: string;
-  readonly #root: FileHandle;
+  readonly #root: OpenDirectory;
   /** Open directories below the mailbox by relative path; a promise so concurrent callers share one open. */
-  readonly #directories = new Map<string, Promise<FileHandle>>();
+  readonly #directories = new Map<string, Promise<OpenDirectory>>();
 
-  private constructor(path: string, root: FileHandle) {
+  private constructor(path: string, root: OpenDirectory) {
     this.path = path;
     this.#root = root;
   }
@@ -51,23 +57,27 @@ export class MailboxDirectory {
    * fs error when the mailbox cannot be opened, and a CliError when /proc is not mounted.
    */
   static async open(mailboxPath: string): Promise<MailboxDirectory> {
-    const root = await fsp.open(toFsPath(mailboxPath), OPEN_DIRECTORY);
+    // Synchronous calls on purpose, because a sweep opens every mailbox. With a round trip
+    // through Bun's thread pool for each open, stat and close, a dry-run sweep of 1 000 000
+    // files in 30 000 mailboxes took 9.8 s instead of about 3 s.
+    const fd = openSync(toFsPath(mailboxPath), OPEN_DIRECTORY);
     try {
-      await fsp.stat(`/proc/self/fd/${root.fd}`);
+      statSync(`/proc/self/fd/${fd}`);
     } catch (error) {
-      await root.close();
+      closeSync(fd);
       throw new CliError(`cannot remove files safely in ${displayPath(mailboxPath)}: /proc/self/fd is not available (${describeError(error)})`);
     }
+    const root: OpenDirectory = { fd, close: async () => closeSync(fd) };
     return new MailboxDirectory(mailboxPath, root);
   }
 
   /** Returns the /proc path of an open directory joined with a name, as a value for the fs API. */
-  #procPath(handle: FileHandle, name: string): string | Buffer {
+  #procPath(handle: OpenDirectory, name: string): string | Buffer {
     return toFsPath(`/proc/self/fd/${handle.fd}/${name}`);
   }
 
   /** Opens the directory at `relative` ("" for the mailbox), one component at a time, never following a symlink. */
-  #openDirectory(relative: string): Promise<FileHandle> {
+  #openDirectory(relative: string): Promise<OpenDirectory> {
     if (relative === "") return Promise.resolve(this.#root);
 
     let opening = this.#directories.get(relative);

@@ -5,10 +5,13 @@
  * Paths and names are raw strings (see raw-path.ts): one UTF-16 unit per byte.
  */
 
-import { promises as fsp, type Dirent, type Stats } from "node:fs";
+import { promises as fsp, type Dirent, lstatSync, readdirSync, statSync } from "node:fs";
+
+import { availableParallelism } from "node:os";
 
 import { errorCode } from "./errors.ts";
 import { toFsPath } from "./raw-path.ts";
+import { errnoCode, loadStatx } from "./statx.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Dovecot message file names
@@ -135,6 +138,17 @@ export async function readLastLogin(mailboxPath: string): Promise<number | null>
   }
 }
 
+/** Reads the last login like readLastLogin, with a blocking lstat. */
+export function readLastLoginSync(mailboxPath: string): number | null {
+  try {
+    const stats = lstatSync(toFsPath(`${mailboxPath}/password`), { throwIfNoEntry: false });
+    return stats === undefined ? null : Math.floor(stats.mtimeMs / 1000);
+  } catch (error) {
+    if (errorCode(error) === "ENOTDIR") return null;
+    throw error;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Walking one mailbox
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +178,11 @@ export interface WalkOptions {
   countExtraFiles?: boolean;
   /** Called once for each directory that cannot be read; the walk goes on without it. */
   onError?: (path: string, error: unknown) => void;
+  /**
+   * Threads that walkMailboxes and statMessageFiles work in, the calling thread included: 1
+   * starts no worker thread. Default: the available cores, at most MAX_WALK_THREADS.
+   */
+  threads?: number;
 }
 
 /** The result of walking one mailbox. */
@@ -180,21 +199,20 @@ export interface MailboxContents {
 
 const MESSAGE_SUBDIRS = new Set(["cur", "new", "tmp"]);
 
-/**
- * Max number of stat calls in flight per directory. Bun runs async fs calls on a thread pool,
- * so a batch keeps the kernel busy while JavaScript handles the results of the previous batch.
+/*
+ * The walk calls readdirSync and lstatSync on purpose. Measured with scripts/walk-bench.ts on
+ * 100 000 and 1 000 000 files (2 shared cores, Bun 1.4.5): the promise-based calls took 1.2 to
+ * 1.3 times the CPU time and 1.3 to 1.5 times the wall time, because each call is a task on
+ * Bun's thread pool plus a promise, while the kernel does the same work.
  */
-const STAT_BATCH = 256;
 
-async function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Promise<Dirent[] | null> {
+/** Reads a directory; returns null when it vanished or cannot be read (that case counts and goes to `onError`). */
+function readDirectory(path: string, options: WalkOptions, contents: MailboxContents): Dirent[] | null {
   // NOTE: readdir follows a symlink that replaced this directory after its parent was listed, so
   // such a race can count files outside the mailbox. Removals do not depend on this: they go
   // through mailbox-directory.ts, which never follows a symlink.
   try {
-    return (await fsp.readdir(toFsPath(path) as string, {
-      withFileTypes: true,
-      encoding: "latin1",
-    })) as unknown as Dirent[];
+    return readdirSync(toFsPath(path) as string, { withFileTypes: true, encoding: "latin1" }) as unknown as Dirent[];
   } catch (error) {
     // A directory that vanished during the walk is no error: its files are gone too.
     const code = errorCode(error);
@@ -205,14 +223,58 @@ async function readDirectory(path: string, options: WalkOptions, contents: Mailb
   }
 }
 
+/*
+ * Each Dirent and each Stats object of the walk is garbage once its directory is done, but
+ * JavaScriptCore collected them too late to keep memory flat. A young-generation collection
+ * after every few thousand of them cut the peak RSS of quota-expire on a mailbox of 100 000
+ * messages from 122 MB to 85 MB, for about 0.05 s of CPU time.
+ */
+const OBJECTS_PER_COLLECTION = 4096;
+let objectsSinceCollection = 0;
+
+function countGarbage(objects: number): void {
+  objectsSinceCollection += objects;
+  if (objectsSinceCollection >= OBJECTS_PER_COLLECTION) {
+    objectsSinceCollection = 0;
+    Bun.gc(false);
+  }
+}
+
+/** Size and mtime of a regular file; statRegularFile reuses one object, valid until its next call. */
+interface FileFacts {
+  size: number;
+  mtimeMs: number;
+}
+
+const statx = loadStatx();
+const reusedFacts: FileFacts = { size: 0, mtimeMs: 0 };
+
 /**
  * lstat that returns null for a file that vanished, is no longer a regular file, or cannot be
  * statted (that last case is passed to `onError`).
  */
-async function statRegularFile(path: string, options: WalkOptions): Promise<Stats | null> {
+function statRegularFile(path: string, options: WalkOptions): FileFacts | null {
+  countGarbage(1);
+
+  if (statx !== null) {
+    const errno = statx.lstat(path);
+    if (errno === 0) {
+      if (!statx.isFile) return null;
+      reusedFacts.size = statx.size;
+      reusedFacts.mtimeMs = statx.mtimeMs;
+      return reusedFacts;
+    }
+    const code = errnoCode(errno);
+    if (code !== "ENOENT" && code !== "ENOTDIR") {
+      options.onError?.(path, Object.assign(new Error(`lstat failed: ${path}`), { code, errno: -errno }));
+    }
+    return null;
+  }
+
   try {
-    const stats = await fsp.lstat(toFsPath(path));
-    return stats.isFile() ? stats : null;
+    // throwIfNoEntry spares building an exception for the common race of a vanished file.
+    const stats = lstatSync(toFsPath(path), { throwIfNoEntry: false });
+    return stats !== undefined && stats.isFile() ? stats : null;
   } catch (error) {
     const code = errorCode(error);
     if (code !== "ENOENT" && code !== "ENOTDIR") options.onError?.(path, error);
@@ -220,7 +282,7 @@ async function statRegularFile(path: string, options: WalkOptions): Promise<Stat
   }
 }
 
-async function walkMessageDir(
+function walkMessageDir(
   dirPath: string,
   folder: string,
   subdir: MessageSubdir,
@@ -228,9 +290,7 @@ async function walkMessageDir(
   options: WalkOptions,
   contents: MailboxContents,
   subdirsOut: Dirent[],
-): Promise<void> {
-  const pending: Promise<void>[] = [];
-
+): void {
   for (const entry of entries) {
     if (entry.isDirectory()) {
       subdirsOut.push(entry);
@@ -246,58 +306,33 @@ async function walkMessageDir(
       continue;
     }
 
-    pending.push(
-      statRegularFile(`${dirPath}/${name}`, options).then((stats) => {
-        if (stats === null) return;
-        contents.messages.push({
-          folder,
-          subdir,
-          name,
-          quotaSize: sizeFromName ?? stats.size,
-          diskSize: stats.size,
-          mtimeMs: stats.mtimeMs,
-        });
-      }),
-    );
-    if (pending.length >= STAT_BATCH) await Promise.all(pending.splice(0));
+    const stats = statRegularFile(`${dirPath}/${name}`, options);
+    if (stats === null) continue;
+    contents.messages.push({
+      folder,
+      subdir,
+      name,
+      quotaSize: sizeFromName ?? stats.size,
+      diskSize: stats.size,
+      mtimeMs: stats.mtimeMs,
+    });
   }
-
-  await Promise.all(pending);
 }
 
-async function countExtraFiles(
-  dirPath: string,
-  entries: Dirent[],
-  options: WalkOptions,
-  contents: MailboxContents,
-): Promise<void> {
-  const pending: Promise<void>[] = [];
+function countExtraFiles(dirPath: string, entries: Dirent[], options: WalkOptions, contents: MailboxContents): void {
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    pending.push(
-      statRegularFile(`${dirPath}/${entry.name}`, options).then((stats) => {
-        if (stats === null) return;
-        contents.extraFileCount++;
-        contents.extraFileBytes += stats.size;
-      }),
-    );
-    if (pending.length >= STAT_BATCH) await Promise.all(pending.splice(0));
+    const stats = statRegularFile(`${dirPath}/${entry.name}`, options);
+    if (stats === null) continue;
+    contents.extraFileCount++;
+    contents.extraFileBytes += stats.size;
   }
-  await Promise.all(pending);
 }
 
-/**
- * Walks a directory of the mailbox tree. `relative` is its path below the mailbox ("" for the
- * mailbox itself). Subdirectories are walked concurrently.
- */
-async function walkDirectory(
-  mailboxPath: string,
-  relative: string,
-  options: WalkOptions,
-  contents: MailboxContents,
-): Promise<void> {
+/** Walks a directory of the mailbox tree. `relative` is its path below the mailbox ("" for the mailbox itself). */
+function walkDirectory(mailboxPath: string, relative: string, options: WalkOptions, contents: MailboxContents): void {
   const dirPath = relative === "" ? mailboxPath : `${mailboxPath}/${relative}`;
-  const entries = await readDirectory(dirPath, options, contents);
+  const entries = readDirectory(dirPath, options, contents);
   if (entries === null) return;
 
   const slash = relative.lastIndexOf("/");
@@ -306,20 +341,20 @@ async function walkDirectory(
 
   if (relative !== "" && MESSAGE_SUBDIRS.has(dirName)) {
     const folder = slash < 0 ? "" : relative.slice(0, slash);
-    await walkMessageDir(dirPath, folder, dirName as MessageSubdir, entries, options, contents, subdirs);
+    walkMessageDir(dirPath, folder, dirName as MessageSubdir, entries, options, contents, subdirs);
   } else {
     for (const entry of entries) {
       if (entry.isDirectory()) subdirs.push(entry);
     }
-    if (options.countExtraFiles) await countExtraFiles(dirPath, entries, options, contents);
+    if (options.countExtraFiles) countExtraFiles(dirPath, entries, options, contents);
   }
 
+  countGarbage(entries.length);
+
   // Dirent.isDirectory() is false for a symlink to a directory, so symlinks are never followed.
-  await Promise.all(
-    subdirs.map((entry) =>
-      walkDirectory(mailboxPath, relative === "" ? entry.name : `${relative}/${entry.name}`, options, contents),
-    ),
-  );
+  for (const entry of subdirs) {
+    walkDirectory(mailboxPath, relative === "" ? entry.name : `${relative}/${entry.name}`, options, contents);
+  }
 }
 
 /**
@@ -329,8 +364,8 @@ async function walkDirectory(
  * followed below the mailbox; `mailboxPath` itself may be reached through one. Throws only when
  * `mailboxPath` is missing or not a directory.
  */
-export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}): Promise<MailboxContents> {
-  const stats = await fsp.stat(toFsPath(mailboxPath));
+export function walkMailboxSync(mailboxPath: string, options: WalkOptions = {}): MailboxContents {
+  const stats = statSync(toFsPath(mailboxPath));
   if (!stats.isDirectory()) {
     throw Object.assign(new Error(`not a directory: ${mailboxPath}`), { code: "ENOTDIR" });
   }
@@ -342,8 +377,97 @@ export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}
     extraFileBytes: 0,
     unreadableDirs: 0,
   };
-  await walkDirectory(mailboxPath, "", options, contents);
+  walkDirectory(mailboxPath, "", options, contents);
   return contents;
+}
+
+/** Walks one mailbox like walkMailboxSync; the promise rejects where that throws. */
+export async function walkMailbox(mailboxPath: string, options: WalkOptions = {}): Promise<MailboxContents> {
+  return walkMailboxSync(mailboxPath, options);
+}
+
+/**
+ * Messages to stat per thread below which statMessageFiles uses no worker thread: starting one
+ * takes about 20 ms, the time of some 5 000 stats.
+ */
+const MIN_STATS_PER_THREAD = 10_000;
+
+function messageFilePath(mailboxPath: string, message: MessageFile): string {
+  const folder = message.folder === "" ? "" : `${message.folder}/`;
+  return `${mailboxPath}/${folder}${message.subdir}/${message.name}`;
+}
+
+/**
+ * Stats the messages of a walk made without `statMessages`, filling in their diskSize and
+ * mtimeMs, so that a caller can decide from the `S=` sizes alone whether it needs them. A
+ * message that vanished or is no longer a regular file is dropped from `contents.messages`, and
+ * so is one that cannot be statted, after passing its error to `onError`. Many messages are
+ * statted in several threads (see WalkOptions.threads).
+ */
+export async function statMessageFiles(
+  contents: MailboxContents,
+  options: Pick<WalkOptions, "onError" | "threads"> = {},
+): Promise<void> {
+  const unstatted = contents.messages.filter((message) => message.diskSize < 0);
+  const threads = Math.min(resolveThreads(options.threads), Math.ceil(unstatted.length / MIN_STATS_PER_THREAD));
+  const sliceSize = Math.ceil(unstatted.length / Math.max(1, threads));
+
+  // Worker threads stat the later slices while this thread stats the first one.
+  const workers: Worker[] = [];
+  try {
+    const replies: Promise<StatReply>[] = [];
+    for (let start = sliceSize; start < unstatted.length; start += sliceSize) {
+      const worker = startWalkWorker();
+      workers.push(worker);
+      replies.push(
+        new Promise<StatReply>((resolve, reject) => {
+          worker.onmessage = (event: MessageEvent<StatReply>) => resolve(event.data);
+          worker.onerror = (event: ErrorEvent) => reject(event.error ?? new Error(`walker thread failed: ${event.message}`));
+        }),
+      );
+      const slice = unstatted.slice(start, start + sliceSize);
+      const request: StatRequest = { kind: "stat", paths: slice.map((message) => messageFilePath(contents.path, message)).join("\0") };
+      worker.postMessage(request);
+    }
+
+    for (const message of unstatted.slice(0, sliceSize)) {
+      const stats = statRegularFile(messageFilePath(contents.path, message), options);
+      if (stats === null) continue;
+      message.diskSize = stats.size;
+      message.mtimeMs = stats.mtimeMs;
+    }
+
+    const results = await Promise.all(replies);
+    for (let slice = 0; slice < results.length; slice++) {
+      const { numbers, errors } = results[slice]!;
+      for (const { path, error } of errors) options.onError?.(path, errorFromRecord(error));
+      const offset = (slice + 1) * sliceSize;
+      for (let i = 0; i * 2 < numbers.length; i++) {
+        const message = unstatted[offset + i]!;
+        message.diskSize = numbers[i * 2]!;
+        message.mtimeMs = numbers[i * 2 + 1]!;
+      }
+    }
+  } finally {
+    for (const worker of workers) worker.terminate();
+  }
+
+  // A message that was not statted still has the diskSize -1 of the lean walk.
+  contents.messages = contents.messages.filter((message) => message.diskSize >= 0);
+}
+
+/** Stats the NUL-separated paths of a StatRequest, in a worker thread. */
+export function statPaths(request: StatRequest): StatReply {
+  const paths = request.paths.split("\0");
+  const numbers = new Float64Array(paths.length * 2);
+  const errors: StatReply["errors"] = [];
+  const onError = (path: string, error: unknown) => errors.push({ path, error: recordError(error) });
+  for (let i = 0; i < paths.length; i++) {
+    const stats = statRegularFile(paths[i]!, { onError });
+    numbers[i * 2] = stats === null ? -1 : stats.size;
+    numbers[i * 2 + 1] = stats === null ? Number.NaN : stats.mtimeMs;
+  }
+  return { numbers, errors };
 }
 
 /** Returns true for a folder whose messages Dovecot's maildir quota counts: the INBOX and Maildir++ dot-folders. */
@@ -424,64 +548,365 @@ export interface Mailbox {
   contents: MailboxContents;
 }
 
-/** Max number of mailboxes walked at once; bounds memory to that many mailboxes. */
-const MAILBOX_CONCURRENCY = 8;
+/**
+ * Upper bound of the default thread count. A disk gains little from more than a few threads
+ * with stat calls in flight, and each worker thread costs about 5 to 10 MB of memory.
+ */
+export const MAX_WALK_THREADS = 4;
+
+/** Mailboxes per request to a worker thread: large enough that messaging costs little. */
+const MAX_CHUNK_MAILBOXES = 16;
+
+/** Requests in flight per worker thread; with 2, a worker never waits for the next one. */
+const CHUNKS_PER_WORKER = 2;
 
 /**
- * Walks the given mailboxes of a mailboxes directory, several at a time, and yields each one
- * when it is done (not in name order). A mailbox that vanished before its walk is skipped. A
- * `password` file that cannot be statted is passed to `onError` and gives a null last login.
+ * Walks one mailbox of a mailboxes directory with its last login. Returns null when the mailbox
+ * vanished before or during the start of its walk.
+ */
+function walkMailboxEntry(mailboxesDir: string, name: string, options: WalkOptions): Mailbox | null {
+  const path = `${mailboxesDir}/${name}`;
+
+  // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
+  // last login unknown, as a missing one does. The other mailboxes are still walked.
+  let lastLogin: number | null;
+  let passwordError: unknown;
+  try {
+    lastLogin = readLastLoginSync(path);
+  } catch (error) {
+    passwordError = error;
+    lastLogin = null;
+  }
+
+  // An unreadable mailbox directory makes both the walk and the `password` lstat fail: it is
+  // reported once, as the directory.
+  let rootUnreadable = false;
+  const walkOptions: WalkOptions = {
+    ...options,
+    onError: (errorPath, error) => {
+      if (errorPath === path) rootUnreadable = true;
+      options.onError?.(errorPath, error);
+    },
+  };
+
+  try {
+    const contents = walkMailboxSync(path, walkOptions);
+    if (passwordError !== undefined && !rootUnreadable) options.onError?.(`${path}/password`, passwordError);
+    return { name, path, lastLogin, contents };
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw error;
+  }
+}
+
+/** An error as it crosses threads: the code and message that describeError and callers use. */
+interface ErrorRecord {
+  code: string | undefined;
+  message: string;
+}
+
+function recordError(error: unknown): ErrorRecord {
+  return { code: errorCode(error), message: error instanceof Error ? error.message : String(error) };
+}
+
+function errorFromRecord(record: ErrorRecord): Error {
+  const error = new Error(record.message);
+  return record.code === undefined ? error : Object.assign(error, { code: record.code });
+}
+
+const SUBDIR_CODES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
+
+/**
+ * One walked mailbox in the form a worker thread posts. Structured cloning of one object per
+ * message would cost about as much as the walk itself, so the messages travel as one string of
+ * names and one Float64Array, moved without a copy.
+ */
+export interface PackedMailbox {
+  name: string;
+  lastLogin: number | null;
+  /** Distinct folders of the messages. */
+  folders: string[];
+  /** Message names joined by "/", which no file name contains. */
+  names: string;
+  /** Four numbers per message: folder index * 4 + subdir code, quotaSize, diskSize, mtimeMs. */
+  numbers: Float64Array<ArrayBuffer>;
+  extraFileCount: number;
+  extraFileBytes: number;
+  unreadableDirs: number;
+  /** onError calls of the walk, in order. */
+  errors: { path: string; error: ErrorRecord }[];
+  /** Set when the mailbox vanished ("vanished") or its walk threw. */
+  failure: ErrorRecord | "vanished" | null;
+}
+
+/** Walks one mailbox in a worker thread and packs the result; never throws. */
+export function walkPackedMailbox(mailboxesDir: string, name: string, options: WalkOptions): PackedMailbox {
+  const packed: PackedMailbox = {
+    name,
+    lastLogin: null,
+    folders: [],
+    names: "",
+    numbers: new Float64Array(0),
+    extraFileCount: 0,
+    extraFileBytes: 0,
+    unreadableDirs: 0,
+    errors: [],
+    failure: null,
+  };
+  const onError = (path: string, error: unknown) => packed.errors.push({ path, error: recordError(error) });
+
+  let mailbox: Mailbox | null;
+  try {
+    mailbox = walkMailboxEntry(mailboxesDir, name, { ...options, onError });
+  } catch (error) {
+    packed.failure = recordError(error);
+    return packed;
+  }
+  if (mailbox === null) {
+    packed.failure = "vanished";
+    return packed;
+  }
+
+  const { contents } = mailbox;
+  const folderIndex = new Map<string, number>();
+  const names: string[] = [];
+  const numbers = new Float64Array(contents.messages.length * 4);
+  let at = 0;
+  for (const message of contents.messages) {
+    let index = folderIndex.get(message.folder);
+    if (index === undefined) {
+      index = packed.folders.length;
+      folderIndex.set(message.folder, index);
+      packed.folders.push(message.folder);
+    }
+    names.push(message.name);
+    numbers[at++] = index * 4 + SUBDIR_CODES.indexOf(message.subdir);
+    numbers[at++] = message.quotaSize;
+    numbers[at++] = message.diskSize;
+    numbers[at++] = message.mtimeMs;
+  }
+
+  packed.lastLogin = mailbox.lastLogin;
+  packed.names = names.join("/");
+  packed.numbers = numbers;
+  packed.extraFileCount = contents.extraFileCount;
+  packed.extraFileBytes = contents.extraFileBytes;
+  packed.unreadableDirs = contents.unreadableDirs;
+  return packed;
+}
+
+/**
+ * Turns a packed mailbox back into a Mailbox, passing its errors to `onError`. Returns null for
+ * a vanished mailbox; throws the error of a failed one.
+ */
+function unpackMailbox(mailboxesDir: string, packed: PackedMailbox, options: WalkOptions): Mailbox | null {
+  for (const { path, error } of packed.errors) options.onError?.(path, errorFromRecord(error));
+  if (packed.failure === "vanished") return null;
+  if (packed.failure !== null) throw errorFromRecord(packed.failure);
+
+  const { numbers, folders } = packed;
+  const names = packed.names === "" ? [] : packed.names.split("/");
+  const messages: MessageFile[] = new Array(names.length);
+  for (let i = 0; i < names.length; i++) {
+    const code = numbers[i * 4]!;
+    messages[i] = {
+      folder: folders[Math.floor(code / 4)]!,
+      subdir: SUBDIR_CODES[code % 4]!,
+      name: names[i]!,
+      quotaSize: numbers[i * 4 + 1]!,
+      diskSize: numbers[i * 4 + 2]!,
+      mtimeMs: numbers[i * 4 + 3]!,
+    };
+  }
+
+  const path = `${mailboxesDir}/${packed.name}`;
+  const contents: MailboxContents = {
+    path,
+    messages,
+    extraFileCount: packed.extraFileCount,
+    extraFileBytes: packed.extraFileBytes,
+    unreadableDirs: packed.unreadableDirs,
+  };
+  return { name: packed.name, path, lastLogin: packed.lastLogin, contents };
+}
+
+/** A request to a worker thread, answered with a WalkReply: the PackedMailbox of each name in order. */
+export interface WalkRequest {
+  kind: "walk";
+  /** Index of the chunk of names, returned in the reply. */
+  chunk: number;
+  mailboxesDir: string;
+  names: string[];
+  statMessages: boolean;
+  countExtraFiles: boolean;
+}
+
+/** A request to a worker thread to stat files, answered with a StatReply. */
+export interface StatRequest {
+  kind: "stat";
+  /** Raw paths joined by NUL, which no path contains. */
+  paths: string;
+}
+
+export interface StatReply {
+  /** Two numbers per path: the size, or -1 when the file was skipped, and mtimeMs. */
+  numbers: Float64Array<ArrayBuffer>;
+  /** onError calls, in order. */
+  errors: { path: string; error: ErrorRecord }[];
+}
+
+/** Returns the thread count for a WalkOptions.threads value: 1 for anything but a whole number. */
+function resolveThreads(requested: number | undefined): number {
+  const threads = requested ?? Math.min(MAX_WALK_THREADS, availableParallelism());
+  return Number.isSafeInteger(threads) && threads > 1 ? threads : 1;
+}
+
+function startWalkWorker(): Worker {
+  // A worker runs only the walk, so the small JavaScriptCore heap suffices: it saved about
+  // 10 MB of peak RSS per worker and no measurable time on the 100 000-file tree.
+  return new Worker(new URL("./walk-worker.ts", import.meta.url).href, { smol: true });
+}
+
+/** A mailbox walked in the calling thread, with the onError calls held back until it is yielded. */
+interface HeldMailbox {
+  mailbox: Mailbox | null;
+  errors: { path: string; error: unknown }[];
+  failure: unknown;
+}
+
+function walkHeldMailbox(mailboxesDir: string, name: string, options: WalkOptions): HeldMailbox {
+  const held: HeldMailbox = { mailbox: null, errors: [], failure: undefined };
+  const onError = (path: string, error: unknown) => held.errors.push({ path, error });
+  try {
+    held.mailbox = walkMailboxEntry(mailboxesDir, name, { ...options, onError });
+  } catch (error) {
+    held.failure = error;
+  }
+  return held;
+}
+
+/** A reply of a worker thread to a WalkRequest. */
+export interface WalkReply {
+  chunk: number;
+  mailboxes: PackedMailbox[];
+}
+
+/**
+ * Walks the given mailboxes of a mailboxes directory and yields them in the order of `names`.
+ * A mailbox that vanished before its walk is skipped. A `password` file that cannot be statted
+ * is passed to `onError` and gives a null last login. `onError` is called for a mailbox just
+ * before it is yielded, so errors come in the order of `names` too.
+ *
+ * With more than one thread (see WalkOptions.threads), the calling thread and threads - 1
+ * worker threads walk chunks of mailboxes. At most threads × CHUNKS_PER_WORKER chunks are
+ * walked or requested and not yet yielded, so memory stays bounded by a few chunks of
+ * mailboxes however slow the caller is.
  */
 export async function* walkMailboxes(
   mailboxesDir: string,
   names: readonly string[],
   options: WalkOptions = {},
 ): AsyncGenerator<Mailbox> {
-  const inFlight = new Map<number, Promise<{ id: number; mailbox: Mailbox | null }>>();
-  let next = 0;
+  const threads = Math.min(resolveThreads(options.threads), names.length);
+  if (threads <= 1) {
+    for (const name of names) {
+      const mailbox = walkMailboxEntry(mailboxesDir, name, options);
+      if (mailbox !== null) yield mailbox;
+    }
+    return;
+  }
 
-  const start = (id: number, name: string) => {
-    const path = `${mailboxesDir}/${name}`;
+  // Small chunks for short lists, so that every thread gets work.
+  const chunkSize = Math.max(1, Math.min(MAX_CHUNK_MAILBOXES, Math.floor(names.length / (threads * CHUNKS_PER_WORKER * 4))));
+  const chunkCount = Math.ceil(names.length / chunkSize);
+  const maxAhead = threads * CHUNKS_PER_WORKER;
+  let nextChunk = 0;
 
-    // A `password` file that cannot be statted (in an unreadable mailbox directory) leaves the
-    // last login unknown, as a missing one does. The other mailboxes are still walked.
-    let passwordError: unknown;
-    const lastLogin = readLastLogin(path).catch((error: unknown) => {
-      passwordError = error;
-      return null;
-    });
-
-    // An unreadable mailbox directory makes both the walk and the `password` lstat fail: it is
-    // reported once, as the directory.
-    let rootUnreadable = false;
-    const walkOptions: WalkOptions = {
-      ...options,
-      onError: (errorPath, error) => {
-        if (errorPath === path) rootUnreadable = true;
-        options.onError?.(errorPath, error);
-      },
-    };
-    const work = Promise.all([lastLogin, walkMailbox(path, walkOptions)]).then(
-      ([lastLogin, contents]) => {
-        if (passwordError !== undefined && !rootUnreadable) options.onError?.(`${path}/password`, passwordError);
-        return { id, mailbox: { name, path, lastLogin, contents } };
-      },
-      (error: unknown) => {
-        const code = errorCode(error);
-        if (code === "ENOENT" || code === "ENOTDIR") return { id, mailbox: null };
-        throw error;
-      },
-    );
-    inFlight.set(id, work);
+  // Walked chunks by index until their turn comes; requests to workers still out.
+  const ready = new Map<number, PackedMailbox[] | HeldMailbox[]>();
+  let requested = 0;
+  const freeSlots: Worker[] = [];
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
   };
 
-  while (next < names.length || inFlight.size > 0) {
-    while (next < names.length && inFlight.size < MAILBOX_CONCURRENCY) {
-      start(next, names[next]!);
-      next++;
+  const chunkNames = (chunk: number) => names.slice(chunk * chunkSize, (chunk + 1) * chunkSize);
+  const requestChunks = () => {
+    while (freeSlots.length > 0 && nextChunk < chunkCount && ready.size + requested < maxAhead) {
+      const message: WalkRequest = {
+        kind: "walk",
+        chunk: nextChunk,
+        mailboxesDir,
+        names: chunkNames(nextChunk),
+        statMessages: options.statMessages === true,
+        countExtraFiles: options.countExtraFiles === true,
+      };
+      nextChunk++;
+      requested++;
+      freeSlots.pop()!.postMessage(message);
     }
-    const done = await Promise.race(inFlight.values());
-    inFlight.delete(done.id);
-    if (done.mailbox !== null) yield done.mailbox;
+  };
+
+  const workers: Worker[] = [];
+  try {
+    for (let i = 1; i < threads; i++) {
+      const worker = startWalkWorker();
+      worker.onmessage = (event: MessageEvent<WalkReply>) => {
+        ready.set(event.data.chunk, event.data.mailboxes);
+        requested--;
+        freeSlots.push(worker);
+        requestChunks();
+        notify();
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        failure ??= event.error ?? new Error(`walker thread failed: ${event.message}`);
+        notify();
+      };
+      workers.push(worker);
+      for (let j = 0; j < CHUNKS_PER_WORKER; j++) freeSlots.push(worker);
+    }
+    requestChunks();
+
+    for (let turn = 0; turn < chunkCount; ) {
+      if (failure !== null) throw failure;
+
+      const chunk = ready.get(turn);
+      if (chunk !== undefined) {
+        ready.delete(turn);
+        turn++;
+        requestChunks();
+        for (const item of chunk) {
+          let mailbox: Mailbox | null;
+          if ("numbers" in item) {
+            mailbox = unpackMailbox(mailboxesDir, item, options);
+          } else {
+            for (const { path, error } of item.errors) options.onError?.(path, error);
+            if (item.failure !== undefined) throw item.failure;
+            mailbox = item.mailbox;
+          }
+          if (mailbox !== null) yield mailbox;
+        }
+        continue;
+      }
+
+      // This thread walks a chunk itself while the one whose turn it is is still out, so two
+      // threads need one worker. That beat two workers with this thread only unpacking their
+      // results: 0.43 s against 0.50 s on the 100 000-file tree, with less CPU and memory.
+      if (nextChunk < chunkCount && ready.size + requested < maxAhead) {
+        const own = nextChunk++;
+        ready.set(own, chunkNames(own).map((name) => walkHeldMailbox(mailboxesDir, name, options)));
+        // Worker replies arrive as events, which run only when this thread waits for one.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    for (const worker of workers) worker.terminate();
   }
 }

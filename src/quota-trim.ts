@@ -5,7 +5,7 @@
 
 import { describeError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { isQuotaFolder, type MessageFile, quotaMessages, quotaUsage, walkMailbox } from "./maildir.ts";
+import { isQuotaFolder, type MessageFile, quotaMessages, quotaUsage, statMessageFiles, walkMailbox } from "./maildir.ts";
 import { MailboxDirectory, type RemoveOutcome } from "./mailbox-directory.ts";
 import { displayPath } from "./raw-path.ts";
 
@@ -44,20 +44,24 @@ export interface TrimResult {
   errors: number;
 }
 
-/**
- * Sorts messages in removal order, once. `size-age`: quota size × age in whole seconds, highest
- * first, then the older one. `oldest`: oldest mtime first, then the larger one. Remaining ties go
- * by path so that every run picks the same messages.
- */
-export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: number): MessageFile[] {
+interface RemovalKey {
+  message: MessageFile;
+  mtimeSeconds: number;
+  score: number;
+}
+
+function removalKeys(messages: readonly MessageFile[], nowMs: number): RemovalKey[] {
   const nowSeconds = Math.floor(nowMs / 1000);
-  const keyed = messages.map((message) => {
+  return messages.map((message) => {
     const mtimeSeconds = Math.floor(message.mtimeMs / 1000);
     const age = Math.max(0, nowSeconds - mtimeSeconds);
     return { message, mtimeSeconds, score: message.quotaSize * age };
   });
+}
 
-  keyed.sort((a, b) => {
+/** Returns the comparison of a policy: negative when `a` goes before `b`. */
+function removalComparison(policy: Policy): (a: RemovalKey, b: RemovalKey) => number {
+  return (a, b) => {
     if (policy === "size-age") {
       if (a.score !== b.score) return b.score - a.score;
       if (a.mtimeSeconds !== b.mtimeSeconds) return a.mtimeSeconds - b.mtimeSeconds;
@@ -66,8 +70,52 @@ export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: n
       if (a.message.quotaSize !== b.message.quotaSize) return b.message.quotaSize - a.message.quotaSize;
     }
     return comparePaths(a.message, b.message);
-  });
-  return keyed.map((entry) => entry.message);
+  };
+}
+
+/**
+ * Sorts messages in removal order, once. `size-age`: quota size × age in whole seconds, highest
+ * first, then the older one. `oldest`: oldest mtime first, then the larger one. Remaining ties go
+ * by path so that every run picks the same messages.
+ */
+export function sortForRemoval(messages: MessageFile[], policy: Policy, nowMs: number): MessageFile[] {
+  return removalKeys(messages, nowMs)
+    .sort(removalComparison(policy))
+    .map((entry) => entry.message);
+}
+
+/**
+ * Yields messages in the order of sortForRemoval, ordering only as far as the caller reads. A
+ * trim usually takes a few hundred messages of a mailbox that may hold 100 000, and a binary
+ * heap costs O(n) to build and O(log n) per message taken, where sorting them all took about
+ * 0.1 s of a 0.6 s run.
+ */
+export function* removalOrder(messages: readonly MessageFile[], policy: Policy, nowMs: number): Generator<MessageFile> {
+  const heap = removalKeys(messages, nowMs);
+  const before = removalComparison(policy);
+
+  // Moves heap[index] down until neither child goes before it; the heap is heap[0 .. size).
+  const siftDown = (index: number, size: number) => {
+    const entry = heap[index]!;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= size) break;
+      if (child + 1 < size && before(heap[child + 1]!, heap[child]!) < 0) child++;
+      if (before(heap[child]!, entry) >= 0) break;
+      heap[index] = heap[child]!;
+      index = child;
+    }
+    heap[index] = entry;
+  };
+
+  for (let index = (heap.length >> 1) - 1; index >= 0; index--) siftDown(index, heap.length);
+  for (let size = heap.length; size > 0; ) {
+    const first = heap[0]!;
+    size--;
+    heap[0] = heap[size]!;
+    siftDown(0, size);
+    yield first.message;
+  }
 }
 
 function compareText(a: string, b: string): number {
@@ -200,9 +248,14 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
     logger.error(`${label}: cannot read ${displayPath(path)}: ${describeError(error)}`);
   };
 
-  const contents = await walkMailbox(mailboxPath, { statMessages: true, onError });
-
-  const usageBefore = quotaUsage(contents.messages);
+  // The usage needs only the S= sizes in the names, and most mailboxes of a sweep are under
+  // their target, so the messages are statted for their mtimes only once the mailbox is over it.
+  const contents = await walkMailbox(mailboxPath, { onError });
+  let usageBefore = quotaUsage(contents.messages);
+  if (usageBefore > options.targetBytes) {
+    await statMessageFiles(contents, { onError });
+    usageBefore = quotaUsage(contents.messages);
+  }
   result.usageBefore = usageBefore;
   result.usageAfter = usageBefore;
   if (usageBefore <= options.targetBytes) {
@@ -313,18 +366,21 @@ async function removeInPolicyOrder(
   }
 
   let usage = usageBefore;
-  const order = sortForRemoval(candidates, options.policy, options.nowMs);
-  let next = 0;
-  while (usage > options.targetBytes && next < order.length) {
+  let attempted = 0;
+  const order = removalOrder(candidates, options.policy, options.nowMs);
+  let next = order.next();
+  while (usage > options.targetBytes && !next.done) {
     // Take the messages that reach the target if all of them go, and remove them concurrently.
     // A failed removal leaves its size in the usage, so the next batch takes further messages.
     const batch: MessageFile[] = [];
     let planned = usage;
-    while (planned > options.targetBytes && next < order.length) {
-      const message = order[next++]!;
+    while (planned > options.targetBytes && !next.done) {
+      const message = next.value;
       batch.push(message);
       planned -= message.quotaSize;
+      next = order.next();
     }
+    attempted += batch.length;
 
     const paths = batch.map(messagePath);
     const outcomes: RemoveOutcome[] = options.dryRun ? paths.map(() => "removed") : await removeFiles(mailbox, paths);
@@ -351,5 +407,5 @@ async function removeInPolicyOrder(
       if (verbose) logger.detail(`${label}: ${verb} ${displayPath(paths[i]!)} (${message.quotaSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
     }
   }
-  return { usage, count: next };
+  return { usage, count: attempted };
 }

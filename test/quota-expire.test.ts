@@ -3,7 +3,7 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSy
 import { join } from "node:path";
 
 import type { Logger } from "../src/log.ts";
-import { sortForRemoval, trimMailbox, type TrimOptions } from "../src/quota-trim.ts";
+import { POLICIES, removalOrder, sortForRemoval, trimMailbox, type TrimOptions } from "../src/quota-trim.ts";
 import type { MessageFile } from "../src/maildir.ts";
 import { BINARY, makeMaildir, makeTempDir, messageName, nowSeconds, REPO_ROOT, runBinary, writeFileAt } from "./helpers.ts";
 
@@ -313,6 +313,25 @@ describe("sortForRemoval ties", () => {
     );
     expect(order.map((m) => m.name)).toEqual(["oldest", "large", "small", "newest"]);
   });
+
+  // The trim takes messages from the heap of removalOrder; it must match the full sort.
+  for (const policy of POLICIES) {
+    test(`removalOrder matches sortForRemoval: ${policy}`, () => {
+      let seed = 12345;
+      const random = (limit: number) => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % limit;
+      };
+      // Few distinct sizes and ages, so that many messages tie on score or mtime.
+      const messages = Array.from({ length: 2000 }, (_, i) =>
+        message(`m${random(500)}-${i}`, (1 + random(8)) * MIB, (1 + random(10)) * DAY),
+      );
+
+      const sorted = sortForRemoval([...messages], policy, NOW_MS).map((m) => m.name);
+      const lazy = [...removalOrder(messages, policy, NOW_MS)].map((m) => m.name);
+      expect(lazy).toEqual(sorted);
+    });
+  }
 });
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { listMailboxes, quotaMessages, quotaUsage, readLastLogin, walkMailbox, walkMailboxes } from "../src/maildir.ts";
+import { listMailboxes, type Mailbox, quotaMessages, quotaUsage, readLastLogin, statMessageFiles, walkMailbox, walkMailboxes } from "../src/maildir.ts";
 import { makeMaildir, makeTempDir, messageName, nowSeconds, writeFileAt } from "./helpers.ts";
 
 const T = 1_700_000_000;
@@ -58,6 +58,53 @@ describe("walkMailbox", () => {
     expect(statted.diskSize).toBe(3000);
     expect(statted.mtimeMs).toBe(T * 1000);
   });
+
+  test("statMessageFiles completes a lean walk", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    writeFileAt(join(mailbox, "cur", messageName(T, 1, 5000, "S")), 3000, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, 2, 700)), 500, T + 7);
+    writeFileAt(join(mailbox, "cur", messageName(T, 3, 900, "S")), 600, T);
+    writeFileAt(join(mailbox, "cur", "no-size-field"), 1234, T + 5);
+
+    const contents = await walkMailbox(mailbox);
+    rmSync(join(mailbox, "cur", messageName(T, 3, 900, "S")));
+    await statMessageFiles(contents);
+
+    expect(sortedNames(contents.messages)).toEqual([
+      `.DeltaChat/new/${messageName(T, 2, 700)}`,
+      `/cur/${messageName(T, 1, 5000, "S")}`,
+      "/cur/no-size-field",
+    ]);
+    const bySize = new Map(contents.messages.map((m) => [m.quotaSize, m]));
+    expect(bySize.get(5000)!.diskSize).toBe(3000);
+    expect(bySize.get(5000)!.mtimeMs).toBe(T * 1000);
+    expect(bySize.get(700)!.diskSize).toBe(500);
+    expect(bySize.get(700)!.mtimeMs).toBe((T + 7) * 1000);
+    expect(bySize.get(1234)!.mtimeMs).toBe((T + 5) * 1000);
+  });
+
+  // More than 10 000 messages per thread, so that statMessageFiles starts a worker.
+  test("statMessageFiles in worker threads", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    mkdirSync(join(mailbox, "cur"), { recursive: true });
+    mkdirSync(join(mailbox, "new"), { recursive: true });
+    const count = 21_000;
+    const pathOf = (i: number) => join(mailbox, i % 2 === 0 ? "cur" : "new", messageName(T, i, 100 + i));
+    for (let i = 0; i < count; i++) writeFileSync(pathOf(i), "x".repeat(i % 7));
+
+    const contents = await walkMailbox(mailbox);
+    expect(contents.messages.length).toBe(count);
+    const gone = [3, 12_345, 20_999];
+    for (const i of gone) rmSync(pathOf(i));
+    await statMessageFiles(contents, { threads: 2 });
+
+    expect(contents.messages.length).toBe(count - gone.length);
+    const wrong = contents.messages.filter((message) => {
+      const i = message.quotaSize - 100;
+      return gone.includes(i) || message.subdir !== (i % 2 === 0 ? "cur" : "new") || message.diskSize !== i % 7 || message.mtimeMs !== statSync(pathOf(i)).mtimeMs;
+    });
+    expect(wrong).toEqual([]);
+  }, 60_000);
 
   test("symlinks are not followed and targets stay", async () => {
     const root = makeTempDir();
@@ -214,4 +261,79 @@ describe("mailboxes directory", () => {
     expect(seen.get("u07@example.org")).toBe(107);
     expect(readFileSync(join(dir, "u07@example.org", "password")).length).toBe(1);
   });
+
+  // threads 1 walks in the calling thread; more walk in worker threads whose results are packed.
+  for (const threads of [1, 3]) {
+    test(`walkMailboxes with ${threads} thread(s) keeps every field`, async () => {
+      const dir = makeTempDir();
+      const names: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const name = `u${String(i).padStart(2, "0")}@example.org`;
+        names.push(name);
+        writeFileAt(join(dir, name, "cur", messageName(T, i, 100 + i, "S")), 10 + i, T + i);
+        writeFileAt(join(dir, name, ".DeltaChat", "new", `no-size-${i}`), 7, T);
+        writeFileAt(join(dir, name, "password"), 1, T + 86_400);
+        writeFileAt(join(dir, name, "maildirsize"), 3, T);
+      }
+      mkdirSync(join(dir, "u05@example.org", "tmp"));
+      writeFileSync(Buffer.from(join(dir, "u05@example.org", "tmp") + "/\xff-raw", "latin1"), "12345");
+      names.push("gone@example.org");
+      writeFileSync(join(dir, "file@example.org"), "");
+      names.push("file@example.org");
+
+      const seen = new Map<string, Mailbox>();
+      for await (const mailbox of walkMailboxes(dir, names, { statMessages: true, countExtraFiles: true, threads })) {
+        seen.set(mailbox.name, mailbox);
+      }
+
+      // In the order of names, whichever thread walked them.
+      expect([...seen.keys()]).toEqual(names.slice(0, 20));
+      const mailbox = seen.get("u05@example.org")!;
+      expect(mailbox.path).toBe(join(dir, "u05@example.org"));
+      expect(mailbox.lastLogin).toBe(T + 86_400);
+      expect(mailbox.contents.path).toBe(mailbox.path);
+      expect(mailbox.contents.extraFileCount).toBe(2);
+      expect(mailbox.contents.extraFileBytes).toBe(4);
+      expect(mailbox.contents.unreadableDirs).toBe(0);
+
+      const byName = (name: string) => mailbox.contents.messages.find((m) => m.name === name);
+      expect(byName(messageName(T, 5, 105, "S"))).toEqual({
+        folder: "",
+        subdir: "cur",
+        name: messageName(T, 5, 105, "S"),
+        quotaSize: 105,
+        diskSize: 15,
+        mtimeMs: (T + 5) * 1000,
+      });
+      expect(byName("no-size-5")).toEqual({
+        folder: ".DeltaChat",
+        subdir: "new",
+        name: "no-size-5",
+        quotaSize: 7,
+        diskSize: 7,
+        mtimeMs: T * 1000,
+      });
+      const raw = byName("\xff-raw")!;
+      expect(raw.subdir).toBe("tmp");
+      expect(raw.diskSize).toBe(5);
+      expect(mailbox.contents.messages.length).toBe(3);
+    });
+  }
+
+  test("walkMailboxes stops its threads on break", async () => {
+    const dir = makeTempDir();
+    const names: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const name = `u${String(i).padStart(2, "0")}@example.org`;
+      names.push(name);
+      writeFileAt(join(dir, name, "cur", messageName(T, i, 100)), 1, T);
+    }
+    let count = 0;
+    for await (const _ of walkMailboxes(dir, names, { threads: 2 })) {
+      count++;
+      if (count === 3) break;
+    }
+    expect(count).toBe(3);
+  });
 });
+
