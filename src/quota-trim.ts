@@ -12,7 +12,10 @@ import { displayPath } from "./raw-path.ts";
 export type Policy = "size-age" | "oldest";
 export const POLICIES: readonly Policy[] = ["size-age", "oldest"];
 
-/** tmp/ files older than this are leftovers of crashed deliveries (the maildir convention). */
+/**
+ * tmp/ files older than this, by both mtime and ctime, are leftovers of crashed deliveries (the
+ * maildir convention).
+ */
 export const STALE_TMP_AGE_MS = 36 * 3600 * 1000;
 
 export interface TrimOptions {
@@ -267,10 +270,14 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   const verbose = logger.verbosity === "verbose";
 
   // Leftovers of crashed deliveries go first. They do not count toward the quota, so they change
-  // no usage figure. Only Dovecot's own tmp/ directories are considered.
+  // no usage figure. Only Dovecot's own tmp/ directories are considered. Dovecot sets the mtime
+  // of a file still in tmp/ to the date of the message (IMAP APPEND with a date, dsync, doveadm
+  // import), so a delivery in progress can have an mtime days old; its ctime is the time of the
+  // write. The comparison is written so that an unknown (NaN) time keeps the file.
   const staleBefore = options.nowMs - STALE_TMP_AGE_MS;
   for (const message of contents.messages) {
-    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder) || message.mtimeMs > staleBefore) continue;
+    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder)) continue;
+    if (!(message.mtimeMs <= staleBefore && message.ctimeMs <= staleBefore)) continue;
 
     const relative = messagePath(message);
     const outcome = options.dryRun ? "removed" : await mailbox.unlink(relative);
