@@ -494,50 +494,68 @@ function messageBaseName(name: string): string {
   return infoAt >= 0 ? name.slice(0, infoAt) : name;
 }
 
+/** Returns true when `a` is the file to keep of two files of one message: cur/ first, then the name that sorts last. */
+function keepsOver(a: MessageFile, b: MessageFile): boolean {
+  if (a.subdir !== b.subdir) return a.subdir === "cur";
+  return compareBytes(a.name, b.name) > 0;
+}
+
 /**
- * Finds the new/ files whose message is also in cur/ of the same folder under the same base name.
- * Dovecot moves a message from new/ to cur/ by a rename, so a walk that reads both directories
- * meanwhile can see the message twice. Only the cur/ file is then counted and removed.
+ * Finds the files that repeat a message: the files of a quota folder's new/ and cur/ with the
+ * base name of another one, but for the one file kept per message (cur/ first, then the name
+ * that sorts last). Dovecot moves a message from new/ to cur/ and changes its flags by renames,
+ * so a walk that reads a directory meanwhile can see one message under two names, such as
+ * new/NAME and cur/NAME:2,S, or cur/NAME:2,S and cur/NAME:2,FS.
  */
-function findNewCopiesInCur(messages: readonly MessageFile[]): Set<MessageFile> {
-  const copies = new Set<MessageFile>();
+function findRepeatedFiles(messages: readonly MessageFile[]): Set<MessageFile> {
+  const repeats = new Set<MessageFile>();
 
-  // Base names of the new/ messages by folder. A mailbox with nothing in new/ costs one pass.
-  const newByFolder = new Map<string, Map<string, MessageFile>>();
+  // The walk lists a folder's files together, so the map of the previous message's folder is
+  // usually the one needed.
+  const keptByFolder = new Map<string, Map<string, MessageFile>>();
+  let folder: string | undefined;
+  let kept = new Map<string, MessageFile>();
   for (const message of messages) {
-    if (message.subdir !== "new" || !isQuotaFolder(message.folder)) continue;
-    let bases = newByFolder.get(message.folder);
-    if (bases === undefined) {
-      bases = new Map();
-      newByFolder.set(message.folder, bases);
+    if (!countsTowardQuota(message)) continue;
+    if (message.folder !== folder) {
+      folder = message.folder;
+      let folderMap = keptByFolder.get(folder);
+      if (folderMap === undefined) {
+        folderMap = new Map();
+        keptByFolder.set(folder, folderMap);
+      }
+      kept = folderMap;
     }
-    bases.set(messageBaseName(message.name), message);
-  }
-  if (newByFolder.size === 0) return copies;
 
-  for (const message of messages) {
-    if (message.subdir !== "cur") continue;
-    const copy = newByFolder.get(message.folder)?.get(messageBaseName(message.name));
-    if (copy !== undefined) copies.add(copy);
+    const base = messageBaseName(message.name);
+    const other = kept.get(base);
+    if (other === undefined) {
+      kept.set(base, message);
+    } else if (keepsOver(message, other)) {
+      kept.set(base, message);
+      repeats.add(other);
+    } else {
+      repeats.add(message);
+    }
   }
-  return copies;
+  return repeats;
 }
 
 /**
  * Returns the messages that count toward Dovecot's quota, each message once: the files in cur/
- * and new/ of the quota folders, without a new/ file whose message the walk also saw in cur/.
+ * and new/ of the quota folders, with one file per base name and folder (see findRepeatedFiles).
  */
 export function quotaMessages(messages: readonly MessageFile[]): MessageFile[] {
-  const newCopies = findNewCopiesInCur(messages);
-  return messages.filter((message) => countsTowardQuota(message) && !newCopies.has(message));
+  const repeats = findRepeatedFiles(messages);
+  return messages.filter((message) => countsTowardQuota(message) && !repeats.has(message));
 }
 
 /** Sums the quota usage of a mailbox as Dovecot's maildir quota counts it, in bytes. */
 export function quotaUsage(messages: readonly MessageFile[]): number {
-  const newCopies = findNewCopiesInCur(messages);
+  const repeats = findRepeatedFiles(messages);
   let total = 0;
   for (const message of messages) {
-    if (countsTowardQuota(message) && !newCopies.has(message)) total += message.quotaSize;
+    if (countsTowardQuota(message) && !repeats.has(message)) total += message.quotaSize;
   }
   return total;
 }

@@ -214,6 +214,30 @@ describe("quota usage", () => {
     ]);
   });
 
+  test("flag rename seen twice in cur/ counts once", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    makeMaildir(mailbox);
+    makeMaildir(join(mailbox, ".DeltaChat"));
+    // A listing taken while Dovecot renames cur/NAME:2,S to cur/NAME:2,FS can show both names,
+    // and one taken during new/ to cur/ and then a flag change can show three.
+    writeFileAt(join(mailbox, "cur", messageName(T, "flagged", 5000, "S")), 100, T);
+    writeFileAt(join(mailbox, "cur", messageName(T, "flagged", 5000, "FS")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, "three", 700)), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(T, "three", 700, "S")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(T, "three", 700, "RS")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, "new-only", 300)), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", `${messageName(T, "new-only", 300)}:2,`), 100, T);
+
+    const contents = await walkMailbox(mailbox);
+    expect(contents.messages).toHaveLength(7);
+    expect(quotaUsage(contents.messages)).toBe(5000 + 700 + 300);
+    expect(sortedNames(quotaMessages(contents.messages))).toEqual([
+      `.DeltaChat/cur/${messageName(T, "three", 700, "S")}`,
+      `.DeltaChat/new/${messageName(T, "new-only", 300)}:2,`,
+      `/cur/${messageName(T, "flagged", 5000, "S")}`,
+    ]);
+  });
+
   test("same base name in other folders counts separately", async () => {
     const mailbox = join(makeTempDir(), "a@example.org");
     makeMaildir(mailbox);
