@@ -422,6 +422,24 @@ describe("trimMailbox recount", () => {
     expect(exists(mailbox, paths[2]!)).toBe(true);
   });
 
+  test("maildirsize goes before the first message", async () => {
+    const { mailbox } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ]);
+    // The per-file lines follow the unlinks of their batch and come before the cleanup.
+    const maildirsizeAtRemoval: boolean[] = [];
+    const logger = recordingLogger((line) => {
+      if (line.startsWith("mailbox: removed ")) maildirsizeAtRemoval.push(exists(mailbox, "maildirsize"));
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger));
+
+    expect(result.removedMessages).toBe(1);
+    expect(maildirsizeAtRemoval).toEqual([false]);
+    expect(exists(mailbox, "maildirsize")).toBe(false);
+  });
+
   test("at most three rounds", async () => {
     const now = nowSeconds();
     const { mailbox } = makeMailbox(makeTempDir(), "a@example.org", [
@@ -620,7 +638,8 @@ describe("quota-expire symlinks", () => {
     expect(lstatSync(join(mailbox, "dovecot.index.cache")).isSymbolicLink()).toBe(true);
     expect(existsSync(join(outside, "maildirsize"))).toBe(true);
     expect(existsSync(join(outside, "dovecot.index.cache"))).toBe(true);
-    expect(result.stderr).toContain(`warning: ${mailbox}: not removing maildirsize: not a regular file\n`);
+    // Once, although maildirsize is due both before and after the removals.
+    expect(result.stderr.split(`warning: ${mailbox}: not removing maildirsize: not a regular file\n`)).toHaveLength(2);
   });
 
   test("symlinked cur directory is not followed", () => {
