@@ -896,6 +896,21 @@ describe("quota-expire --sweep", () => {
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toBe(`error: cannot read mailboxes directory ${dir}: not found\n`);
   });
+
+  test("directory without mailboxes is an error", () => {
+    const dir = makeTempDir();
+    const domain = join(dir, "example.org");
+    const { mailbox, paths } = makeMailbox(domain, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    mkdirSync(join(dir, "empty"));
+
+    // The parent of the domain directory, one mailbox, and an empty directory.
+    for (const path of [dir, mailbox, join(dir, "empty")]) {
+      const result = runBinary(["quota-expire", "--sweep", "0", path]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toBe(`error: no mailboxes in ${path} (directories whose name contains @)\n`);
+    }
+    expect(exists(mailbox, paths[0]!)).toBe(true);
+  });
 });
 
 describe("quota-expire concurrency", () => {
