@@ -297,6 +297,8 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   if (usage <= options.targetBytes) result.keptRecent = 0;
 
   if (result.removedMessages > 0 && !options.dryRun) {
+    // NOTE: index files kept outside the mailbox (Dovecot's INDEX= location, on tmpfs for
+    // example) are not removed: the run knows only the mailbox path.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) await removeForRecount(relative);
   }
