@@ -136,32 +136,6 @@ export class MailboxDirectory {
     }
   }
 
-  /**
-   * Reads the regular file at `relative` inside the mailbox. Returns null when it is missing, is
-   * a symlink, FIFO or anything else but a regular file, or is larger than `maxBytes`. A FIFO is
-   * opened non-blocking, so it never hangs the read.
-   */
-  async readRegularFile(relative: string, maxBytes: number): Promise<Buffer | null> {
-    const { directory, name } = this.#split(relative);
-    let file: FileHandle;
-    try {
-      const handle = await this.#openDirectory(directory);
-      file = await fsp.open(this.#procPath(handle, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === "ENOENT" || code === "ELOOP" || error instanceof ReplacedDirectoryError) return null;
-      throw error;
-    }
-
-    try {
-      const stats = await file.stat();
-      if (!stats.isFile() || stats.size > maxBytes) return null;
-      return await file.readFile();
-    } finally {
-      await file.close();
-    }
-  }
-
   /** Closes every directory this object opened. */
   async close(): Promise<void> {
     const handles = await Promise.allSettled(this.#directories.values());

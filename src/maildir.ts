@@ -168,11 +168,13 @@ export interface MessageFile {
   diskSize: number;
   /** Modification time in milliseconds; NaN when the walk did not stat this file. */
   mtimeMs: number;
+  /** Inode change time in milliseconds; NaN when the walk did not stat this file. */
+  ctimeMs: number;
 }
 
 /** Walk options: the data a caller needs. The walker stats nothing beyond it. */
 export interface WalkOptions {
-  /** Stat every message (disk size and mtime). Otherwise only messages without `S=` are statted. */
+  /** Stat every message (disk size, mtime and ctime). Otherwise only messages without `S=` are statted. */
   statMessages?: boolean;
   /** Stat and count the regular files that are not messages. */
   countExtraFiles?: boolean;
@@ -240,14 +242,15 @@ function countGarbage(objects: number): void {
   }
 }
 
-/** Size and mtime of a regular file; statRegularFile reuses one object, valid until its next call. */
+/** Size, mtime and ctime of a regular file; statRegularFile reuses one object, valid until its next call. */
 interface FileFacts {
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
 }
 
 const statx = loadStatx();
-const reusedFacts: FileFacts = { size: 0, mtimeMs: 0 };
+const reusedFacts: FileFacts = { size: 0, mtimeMs: 0, ctimeMs: 0 };
 
 /**
  * lstat that returns null for a file that vanished, is no longer a regular file, or cannot be
@@ -262,6 +265,7 @@ function statRegularFile(path: string, options: WalkOptions): FileFacts | null {
       if (!statx.isFile) return null;
       reusedFacts.size = statx.size;
       reusedFacts.mtimeMs = statx.mtimeMs;
+      reusedFacts.ctimeMs = statx.ctimeMs;
       return reusedFacts;
     }
     const code = errnoCode(errno);
@@ -302,7 +306,7 @@ function walkMessageDir(
     const name = entry.name;
     const sizeFromName = quotaSizeFromName(name);
     if (sizeFromName !== undefined && !options.statMessages) {
-      contents.messages.push({ folder, subdir, name, quotaSize: sizeFromName, diskSize: -1, mtimeMs: Number.NaN });
+      contents.messages.push({ folder, subdir, name, quotaSize: sizeFromName, diskSize: -1, mtimeMs: Number.NaN, ctimeMs: Number.NaN });
       continue;
     }
 
@@ -315,6 +319,7 @@ function walkMessageDir(
       quotaSize: sizeFromName ?? stats.size,
       diskSize: stats.size,
       mtimeMs: stats.mtimeMs,
+      ctimeMs: stats.ctimeMs,
     });
   }
 }
@@ -398,8 +403,8 @@ function messageFilePath(mailboxPath: string, message: MessageFile): string {
 }
 
 /**
- * Stats the messages of a walk made without `statMessages`, filling in their diskSize and
- * mtimeMs, so that a caller can decide from the `S=` sizes alone whether it needs them. A
+ * Stats the messages of a walk made without `statMessages`, filling in their diskSize, mtimeMs
+ * and ctimeMs, so that a caller can decide from the `S=` sizes alone whether it needs them. A
  * message that vanished or is no longer a regular file is dropped from `contents.messages`, and
  * so is one that cannot be statted, after passing its error to `onError`. Many messages are
  * statted in several threads (see WalkOptions.threads).
@@ -435,6 +440,7 @@ export async function statMessageFiles(
       if (stats === null) continue;
       message.diskSize = stats.size;
       message.mtimeMs = stats.mtimeMs;
+      message.ctimeMs = stats.ctimeMs;
     }
 
     const results = await Promise.all(replies);
@@ -442,10 +448,11 @@ export async function statMessageFiles(
       const { numbers, errors } = results[slice]!;
       for (const { path, error } of errors) options.onError?.(path, errorFromRecord(error));
       const offset = (slice + 1) * sliceSize;
-      for (let i = 0; i * 2 < numbers.length; i++) {
+      for (let i = 0; i * 3 < numbers.length; i++) {
         const message = unstatted[offset + i]!;
-        message.diskSize = numbers[i * 2]!;
-        message.mtimeMs = numbers[i * 2 + 1]!;
+        message.diskSize = numbers[i * 3]!;
+        message.mtimeMs = numbers[i * 3 + 1]!;
+        message.ctimeMs = numbers[i * 3 + 2]!;
       }
     }
   } finally {
@@ -459,13 +466,14 @@ export async function statMessageFiles(
 /** Stats the NUL-separated paths of a StatRequest, in a worker thread. */
 export function statPaths(request: StatRequest): StatReply {
   const paths = request.paths.split("\0");
-  const numbers = new Float64Array(paths.length * 2);
+  const numbers = new Float64Array(paths.length * 3);
   const errors: StatReply["errors"] = [];
   const onError = (path: string, error: unknown) => errors.push({ path, error: recordError(error) });
   for (let i = 0; i < paths.length; i++) {
     const stats = statRegularFile(paths[i]!, { onError });
-    numbers[i * 2] = stats === null ? -1 : stats.size;
-    numbers[i * 2 + 1] = stats === null ? Number.NaN : stats.mtimeMs;
+    numbers[i * 3] = stats === null ? -1 : stats.size;
+    numbers[i * 3 + 1] = stats === null ? Number.NaN : stats.mtimeMs;
+    numbers[i * 3 + 2] = stats === null ? Number.NaN : stats.ctimeMs;
   }
   return { numbers, errors };
 }
@@ -486,50 +494,68 @@ function messageBaseName(name: string): string {
   return infoAt >= 0 ? name.slice(0, infoAt) : name;
 }
 
+/** Returns true when `a` is the file to keep of two files of one message: cur/ first, then the name that sorts last. */
+function keepsOver(a: MessageFile, b: MessageFile): boolean {
+  if (a.subdir !== b.subdir) return a.subdir === "cur";
+  return compareBytes(a.name, b.name) > 0;
+}
+
 /**
- * Finds the new/ files whose message is also in cur/ of the same folder under the same base name.
- * Dovecot moves a message from new/ to cur/ by a rename, so a walk that reads both directories
- * meanwhile can see the message twice. Only the cur/ file is then counted and removed.
+ * Finds the files that repeat a message: the files of a quota folder's new/ and cur/ with the
+ * base name of another one, but for the one file kept per message (cur/ first, then the name
+ * that sorts last). Dovecot moves a message from new/ to cur/ and changes its flags by renames,
+ * so a walk that reads a directory meanwhile can see one message under two names, such as
+ * new/NAME and cur/NAME:2,S, or cur/NAME:2,S and cur/NAME:2,FS.
  */
-function findNewCopiesInCur(messages: readonly MessageFile[]): Set<MessageFile> {
-  const copies = new Set<MessageFile>();
+function findRepeatedFiles(messages: readonly MessageFile[]): Set<MessageFile> {
+  const repeats = new Set<MessageFile>();
 
-  // Base names of the new/ messages by folder. A mailbox with nothing in new/ costs one pass.
-  const newByFolder = new Map<string, Map<string, MessageFile>>();
+  // The walk lists a folder's files together, so the map of the previous message's folder is
+  // usually the one needed.
+  const keptByFolder = new Map<string, Map<string, MessageFile>>();
+  let folder: string | undefined;
+  let kept = new Map<string, MessageFile>();
   for (const message of messages) {
-    if (message.subdir !== "new" || !isQuotaFolder(message.folder)) continue;
-    let bases = newByFolder.get(message.folder);
-    if (bases === undefined) {
-      bases = new Map();
-      newByFolder.set(message.folder, bases);
+    if (!countsTowardQuota(message)) continue;
+    if (message.folder !== folder) {
+      folder = message.folder;
+      let folderMap = keptByFolder.get(folder);
+      if (folderMap === undefined) {
+        folderMap = new Map();
+        keptByFolder.set(folder, folderMap);
+      }
+      kept = folderMap;
     }
-    bases.set(messageBaseName(message.name), message);
-  }
-  if (newByFolder.size === 0) return copies;
 
-  for (const message of messages) {
-    if (message.subdir !== "cur") continue;
-    const copy = newByFolder.get(message.folder)?.get(messageBaseName(message.name));
-    if (copy !== undefined) copies.add(copy);
+    const base = messageBaseName(message.name);
+    const other = kept.get(base);
+    if (other === undefined) {
+      kept.set(base, message);
+    } else if (keepsOver(message, other)) {
+      kept.set(base, message);
+      repeats.add(other);
+    } else {
+      repeats.add(message);
+    }
   }
-  return copies;
+  return repeats;
 }
 
 /**
  * Returns the messages that count toward Dovecot's quota, each message once: the files in cur/
- * and new/ of the quota folders, without a new/ file whose message the walk also saw in cur/.
+ * and new/ of the quota folders, with one file per base name and folder (see findRepeatedFiles).
  */
 export function quotaMessages(messages: readonly MessageFile[]): MessageFile[] {
-  const newCopies = findNewCopiesInCur(messages);
-  return messages.filter((message) => countsTowardQuota(message) && !newCopies.has(message));
+  const repeats = findRepeatedFiles(messages);
+  return messages.filter((message) => countsTowardQuota(message) && !repeats.has(message));
 }
 
 /** Sums the quota usage of a mailbox as Dovecot's maildir quota counts it, in bytes. */
 export function quotaUsage(messages: readonly MessageFile[]): number {
-  const newCopies = findNewCopiesInCur(messages);
+  const repeats = findRepeatedFiles(messages);
   let total = 0;
   for (const message of messages) {
-    if (countsTowardQuota(message) && !newCopies.has(message)) total += message.quotaSize;
+    if (countsTowardQuota(message) && !repeats.has(message)) total += message.quotaSize;
   }
   return total;
 }
@@ -617,6 +643,9 @@ function errorFromRecord(record: ErrorRecord): Error {
 
 const SUBDIR_CODES: readonly MessageSubdir[] = ["cur", "new", "tmp"];
 
+/** Numbers per message in PackedMailbox.numbers. */
+const PACKED_FIELDS = 5;
+
 /**
  * One walked mailbox in the form a worker thread posts. Structured cloning of one object per
  * message would cost about as much as the walk itself, so the messages travel as one string of
@@ -629,7 +658,7 @@ export interface PackedMailbox {
   folders: string[];
   /** Message names joined by "/", which no file name contains. */
   names: string;
-  /** Four numbers per message: folder index * 4 + subdir code, quotaSize, diskSize, mtimeMs. */
+  /** Five numbers per message: folder index * 4 + subdir code, quotaSize, diskSize, mtimeMs, ctimeMs. */
   numbers: Float64Array<ArrayBuffer>;
   extraFileCount: number;
   extraFileBytes: number;
@@ -671,7 +700,7 @@ export function walkPackedMailbox(mailboxesDir: string, name: string, options: W
   const { contents } = mailbox;
   const folderIndex = new Map<string, number>();
   const names: string[] = [];
-  const numbers = new Float64Array(contents.messages.length * 4);
+  const numbers = new Float64Array(contents.messages.length * PACKED_FIELDS);
   let at = 0;
   for (const message of contents.messages) {
     let index = folderIndex.get(message.folder);
@@ -685,6 +714,7 @@ export function walkPackedMailbox(mailboxesDir: string, name: string, options: W
     numbers[at++] = message.quotaSize;
     numbers[at++] = message.diskSize;
     numbers[at++] = message.mtimeMs;
+    numbers[at++] = message.ctimeMs;
   }
 
   packed.lastLogin = mailbox.lastLogin;
@@ -709,14 +739,16 @@ function unpackMailbox(mailboxesDir: string, packed: PackedMailbox, options: Wal
   const names = packed.names === "" ? [] : packed.names.split("/");
   const messages: MessageFile[] = new Array(names.length);
   for (let i = 0; i < names.length; i++) {
-    const code = numbers[i * 4]!;
+    const at = i * PACKED_FIELDS;
+    const code = numbers[at]!;
     messages[i] = {
       folder: folders[Math.floor(code / 4)]!,
       subdir: SUBDIR_CODES[code % 4]!,
       name: names[i]!,
-      quotaSize: numbers[i * 4 + 1]!,
-      diskSize: numbers[i * 4 + 2]!,
-      mtimeMs: numbers[i * 4 + 3]!,
+      quotaSize: numbers[at + 1]!,
+      diskSize: numbers[at + 2]!,
+      mtimeMs: numbers[at + 3]!,
+      ctimeMs: numbers[at + 4]!,
     };
   }
 
@@ -750,7 +782,7 @@ export interface StatRequest {
 }
 
 export interface StatReply {
-  /** Two numbers per path: the size, or -1 when the file was skipped, and mtimeMs. */
+  /** Three numbers per path: the size, or -1 when the file was skipped, mtimeMs and ctimeMs. */
   numbers: Float64Array<ArrayBuffer>;
   /** onError calls, in order. */
   errors: { path: string; error: ErrorRecord }[];

@@ -12,7 +12,10 @@ import { displayPath } from "./raw-path.ts";
 export type Policy = "size-age" | "oldest";
 export const POLICIES: readonly Policy[] = ["size-age", "oldest"];
 
-/** tmp/ files older than this are leftovers of crashed deliveries (the maildir convention). */
+/**
+ * tmp/ files older than this, by both mtime and ctime, are leftovers of crashed deliveries (the
+ * maildir convention).
+ */
 export const STALE_TMP_AGE_MS = 36 * 3600 * 1000;
 
 export interface TrimOptions {
@@ -156,54 +159,6 @@ async function removeFiles(mailbox: MailboxDirectory, paths: string[]): Promise<
   return outcomes;
 }
 
-/** maildirsize files larger than this are not read: Dovecot itself rewrites the file beyond 5120 bytes. */
-const MAX_MAILDIRSIZE_BYTES = 1024 * 1024;
-
-/**
- * Returns the usage in bytes that a maildirsize file records: the sum of the first field of
- * every line after the limits line. Returns undefined for text that is not in that format.
- */
-export function maildirsizeUsage(text: string): number | undefined {
-  const lines = text.split("\n");
-  let total = 0;
-  for (const line of lines.slice(1)) {
-    if (line.trim() === "") continue;
-    const match = /^\s*(-?\d{1,19})\s+(-?\d{1,19})\s*$/.exec(line);
-    if (match === null) return undefined;
-    total += Number(match[1]);
-  }
-  return Number.isSafeInteger(total) ? total : undefined;
-}
-
-/**
- * Removes maildirsize when it records more usage than the messages have. A run killed after its
- * unlinks and before it removed maildirsize leaves it so, and Dovecot, which trusts the file,
- * would go on refusing deliveries. A recorded usage below the walked one is left alone: a
- * delivery in progress shows up that way, and Dovecot adds it to the file when it completes.
- */
-async function removeStaleMaildirsize(mailbox: MailboxDirectory, usage: number, options: TrimOptions, result: TrimResult): Promise<void> {
-  const { logger, label } = options;
-  let recorded: number | undefined;
-  try {
-    const bytes = await mailbox.readRegularFile("maildirsize", MAX_MAILDIRSIZE_BYTES);
-    if (bytes === null) return;
-    recorded = maildirsizeUsage(bytes.toString("latin1"));
-  } catch (error) {
-    result.errors++;
-    logger.error(`${label}: cannot read maildirsize: ${describeError(error)}`);
-    return;
-  }
-  if (recorded === undefined || recorded <= usage) return;
-
-  const outcome = await mailbox.unlink("maildirsize");
-  if (outcome === "removed") {
-    logger.info(`${label}: removed stale maildirsize: it recorded ${recorded} bytes, the messages use ${usage} bytes`);
-  } else if (outcome !== "vanished") {
-    result.errors++;
-    logger.error(`${label}: cannot remove maildirsize: ${describeError(outcome.error)}`);
-  }
-}
-
 /**
  * Brings the quota usage of one mailbox to at most the target. Nothing changes when the usage is
  * already there. Throws the fs error when the mailbox cannot be opened (missing, not a directory).
@@ -258,19 +213,20 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   }
   result.usageBefore = usageBefore;
   result.usageAfter = usageBefore;
-  if (usageBefore <= options.targetBytes) {
-    if (!options.dryRun) await removeStaleMaildirsize(mailbox, usageBefore, options, result);
-    return result;
-  }
+  if (usageBefore <= options.targetBytes) return result;
 
   const verb = options.dryRun ? "would remove" : "removed";
   const verbose = logger.verbosity === "verbose";
 
   // Leftovers of crashed deliveries go first. They do not count toward the quota, so they change
-  // no usage figure. Only Dovecot's own tmp/ directories are considered.
+  // no usage figure. Only Dovecot's own tmp/ directories are considered. Dovecot sets the mtime
+  // of a file still in tmp/ to the date of the message (IMAP APPEND with a date, dsync, doveadm
+  // import), so a delivery in progress can have an mtime days old; its ctime is the time of the
+  // write. The comparison is written so that an unknown (NaN) time keeps the file.
   const staleBefore = options.nowMs - STALE_TMP_AGE_MS;
   for (const message of contents.messages) {
-    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder) || message.mtimeMs > staleBefore) continue;
+    if (message.subdir !== "tmp" || !isQuotaFolder(message.folder)) continue;
+    if (!(message.mtimeMs <= staleBefore && message.ctimeMs <= staleBefore)) continue;
 
     const relative = messagePath(message);
     const outcome = options.dryRun ? "removed" : await mailbox.unlink(relative);
@@ -285,11 +241,43 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
     if (verbose) logger.detail(`${label}: ${verb} stale tmp file ${displayPath(relative)} (${message.diskSize} bytes, ${describeAge(options.nowMs - message.mtimeMs)} old)`);
   }
 
+  // Dovecot trusts maildirsize and recounts the quota from the message files only when it is
+  // missing. dovecot.index.cache contains cached fields (sizes, headers) of a folder's messages,
+  // and until Dovecot syncs the folder and notices the removed files, it refers to messages
+  // that are gone. Dovecot creates a new cache file when the old one is missing.
+  const notRegular = new Set<string>();
+  const removeForRecount = async (relative: string) => {
+    let stats;
+    try {
+      stats = await mailbox.lstat(relative);
+    } catch {
+      stats = undefined;
+    }
+    if (stats === null) return;
+    if (stats === undefined || !stats.isFile()) {
+      if (!notRegular.has(relative)) logger.warn(`${label}: not removing ${displayPath(relative)}: not a regular file`);
+      notRegular.add(relative);
+      return;
+    }
+
+    const outcome = await mailbox.unlink(relative);
+    if (outcome === "removed" || outcome === "vanished") return;
+    result.errors++;
+    logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome.error)}`);
+  };
+
+  // maildirsize also goes before the messages, so that a run killed between its removals and
+  // the cleanup below leaves no maildirsize that counts removed messages.
+  // NOTE: a delivery or login that makes Dovecot recount between this and the removals writes a
+  // new maildirsize with the messages about to go. A run killed before the cleanup below then
+  // leaves that one, too high, until the next run or a `doveadm quota recalc`.
+  const beforeRemoval = () => removeForRecount("maildirsize");
+
   let messages = contents.messages;
   let usage = usageBefore;
   const foldersWithRemovals = new Set<string>();
   for (let round = 1; ; round++) {
-    const attempted = await removeInPolicyOrder(mailbox, messages, usage, options, result, foldersWithRemovals);
+    const attempted = await removeInPolicyOrder(mailbox, messages, usage, options, result, foldersWithRemovals, beforeRemoval);
     usage = attempted.usage;
     if (options.dryRun || attempted.count === 0) break;
 
@@ -309,29 +297,10 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
   if (usage <= options.targetBytes) result.keptRecent = 0;
 
   if (result.removedMessages > 0 && !options.dryRun) {
-    // Dovecot trusts maildirsize and recounts the quota from the message files only when it is
-    // missing. dovecot.index.cache contains cached fields (sizes, headers) of a folder's messages,
-    // and until Dovecot syncs the folder and notices the removed files, it refers to messages
-    // that are gone. Dovecot creates a new cache file when the old one is missing.
+    // NOTE: index files kept outside the mailbox (Dovecot's INDEX= location, on tmpfs for
+    // example) are not removed: the run knows only the mailbox path.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
-    for (const relative of stale) {
-      let stats;
-      try {
-        stats = await mailbox.lstat(relative);
-      } catch {
-        stats = undefined;
-      }
-      if (stats === null) continue;
-      if (stats === undefined || !stats.isFile()) {
-        logger.warn(`${label}: not removing ${displayPath(relative)}: not a regular file`);
-        continue;
-      }
-
-      const outcome = await mailbox.unlink(relative);
-      if (outcome === "removed" || outcome === "vanished") continue;
-      result.errors++;
-      logger.error(`${label}: cannot remove ${displayPath(relative)}: ${describeError(outcome.error)}`);
-    }
+    for (const relative of stale) await removeForRecount(relative);
   }
 
   return result;
@@ -339,7 +308,7 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
 
 /**
  * Removes messages in policy order until `usage` is at or below the target, and adds the
- * outcomes to `result`. Returns the usage that remains by these figures and the number of
+ * outcomes to `result`. `beforeRemoval` runs before each batch of unlinks. Returns the usage that remains by these figures and the number of
  * removals attempted.
  */
 async function removeInPolicyOrder(
@@ -349,6 +318,7 @@ async function removeInPolicyOrder(
   options: TrimOptions,
   result: TrimResult,
   foldersWithRemovals: Set<string>,
+  beforeRemoval: () => Promise<void>,
 ): Promise<{ usage: number; count: number }> {
   const { logger, label } = options;
   const verb = options.dryRun ? "would remove" : "removed";
@@ -383,6 +353,7 @@ async function removeInPolicyOrder(
     attempted += batch.length;
 
     const paths = batch.map(messagePath);
+    if (!options.dryRun) await beforeRemoval();
     const outcomes: RemoveOutcome[] = options.dryRun ? paths.map(() => "removed") : await removeFiles(mailbox, paths);
 
     for (let i = 0; i < batch.length; i++) {

@@ -18,6 +18,7 @@ const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const STATX_TYPE = 0x1;
 const STATX_MTIME = 0x40;
+const STATX_CTIME = 0x80;
 const STATX_SIZE = 0x200;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -26,6 +27,7 @@ const ENAMETOOLONG = 36;
 /** Offsets in struct statx (include/uapi/linux/stat.h). */
 const STX_MODE = 28;
 const STX_SIZE = 40;
+const STX_CTIME = 96;
 const STX_MTIME = 112;
 
 /** Size of struct statx, and the longest path the kernel takes (PATH_MAX, with its NUL). */
@@ -40,8 +42,8 @@ export function errnoCode(errno: number): string {
 }
 
 /**
- * A statx caller with its own buffers. After `lstat` returned 0, `isFile`, `size` and `mtimeMs`
- * describe that file (mtimeMs as fs.Stats computes it) until the next call.
+ * A statx caller with its own buffers. After `lstat` returned 0, `isFile`, `size`, `mtimeMs` and
+ * `ctimeMs` describe that file (as fs.Stats computes them) until the next call.
  */
 export interface Statx {
   /** Stats a raw path without following a final symlink; returns 0 or the errno. */
@@ -49,6 +51,13 @@ export interface Statx {
   isFile: boolean;
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
+}
+
+/** Reads a struct statx_timestamp at `offset` in milliseconds. */
+function timestampMs(view: DataView, offset: number): number {
+  const seconds = view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 2 ** 32;
+  return seconds * 1000 + view.getUint32(offset + 8, true) / 1e6;
 }
 
 let loaded: Statx | null | undefined;
@@ -72,12 +81,13 @@ export function loadStatx(): Statx | null {
   const pathBuffer = Buffer.alloc(PATH_MAX);
   const statBuffer = new Uint8Array(STATX_SIZE_BYTES);
   const view = new DataView(statBuffer.buffer);
-  const mask = STATX_TYPE | STATX_SIZE | STATX_MTIME;
+  const mask = STATX_TYPE | STATX_SIZE | STATX_MTIME | STATX_CTIME;
 
   const caller: Statx = {
     isFile: false,
     size: 0,
     mtimeMs: 0,
+    ctimeMs: 0,
     lstat(path: string): number {
       // Raw paths hold one byte per UTF-16 unit, so latin1 writes exactly the bytes of the name.
       if (path.length >= PATH_MAX) return ENAMETOOLONG;
@@ -92,8 +102,8 @@ export function loadStatx(): Statx | null {
       // 64-bit fields are read as two 32-bit halves: getBigUint64 would allocate a BigInt.
       caller.isFile = (view.getUint16(STX_MODE, true) & S_IFMT) === S_IFREG;
       caller.size = view.getUint32(STX_SIZE, true) + view.getUint32(STX_SIZE + 4, true) * 2 ** 32;
-      const seconds = view.getUint32(STX_MTIME, true) + view.getInt32(STX_MTIME + 4, true) * 2 ** 32;
-      caller.mtimeMs = seconds * 1000 + view.getUint32(STX_MTIME + 8, true) / 1e6;
+      caller.mtimeMs = timestampMs(view, STX_MTIME);
+      caller.ctimeMs = timestampMs(view, STX_CTIME);
       return 0;
     },
   };

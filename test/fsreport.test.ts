@@ -273,6 +273,7 @@ describe("fsreport bucket edges", () => {
       quotaSize: diskSize,
       diskSize,
       mtimeMs: NOW * 1000,
+      ctimeMs: NOW * 1000,
     }));
     const contents = { path: `/m/${name}`, messages, extraFileCount: 0, extraFileBytes: 0, unreadableDirs: 0 };
     return { name, path: `/m/${name}`, lastLogin, contents };

@@ -288,7 +288,7 @@ describe("sortForRemoval ties", () => {
   const now = NOW_MS / 1000;
 
   function message(name: string, quotaSize: number, ageSeconds: number): MessageFile {
-    return { folder: "", subdir: "cur", name, quotaSize, diskSize: 10, mtimeMs: (now - ageSeconds) * 1000 };
+    return { folder: "", subdir: "cur", name, quotaSize, diskSize: 10, mtimeMs: (now - ageSeconds) * 1000, ctimeMs: (now - ageSeconds) * 1000 };
   }
 
   test("size-age: equal scores put the older message first", () => {
@@ -357,14 +357,24 @@ function trimOptions(targetBytes: number, logger: Logger, extra: Partial<TrimOpt
   return { targetBytes, policy: "size-age", keepRecentMs: 0, dryRun: false, nowMs: Date.now(), label: "mailbox", logger, ...extra };
 }
 
+/**
+ * A "now" two days ahead, for runs that need stale tmp/ files: a file written now has a ctime
+ * older than 36 hours by it, and no test can set a ctime otherwise. trimMailbox takes its now
+ * as an option; the binary uses the clock.
+ */
+function aheadNow(): number {
+  return nowSeconds() + 2 * DAY;
+}
+
 describe("trimMailbox recount", () => {
   test("message renamed after the walk is removed in a second round", async () => {
+    const now = aheadNow();
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
       { unique: "mid", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
       { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
       { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
-    ]);
+    ], now);
     // Stale tmp files go after the walk and before any message, so their line marks the moment
     // at which a client flags the oldest message: Dovecot renames :2,S to :2,FS.
     const flagged = paths[0]!.replace(/:2,S$/, ":2,FS");
@@ -372,7 +382,7 @@ describe("trimMailbox recount", () => {
       if (line.includes("stale tmp file")) renameSync(join(mailbox, paths[0]!), join(mailbox, flagged));
     });
 
-    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger));
+    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger, { nowMs: now * 1000 }));
 
     expect(result.errors).toBe(0);
     expect(result.vanishedMessages).toBe(1);
@@ -387,7 +397,7 @@ describe("trimMailbox recount", () => {
   });
 
   test("message the walk missed is counted afterwards", async () => {
-    const now = nowSeconds();
+    const now = aheadNow();
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
       { unique: "mid", size: MIB, diskSize: 10, ageSeconds: 2 * DAY },
@@ -400,7 +410,7 @@ describe("trimMailbox recount", () => {
       if (line.includes("stale tmp file")) writeFileAt(join(mailbox, missed), 10, now - 4 * DAY);
     });
 
-    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger));
+    const result = await trimMailbox(mailbox, trimOptions(2 * MIB, logger, { nowMs: now * 1000 }));
 
     expect(result.errors).toBe(0);
     expect(result.removedMessages).toBe(2);
@@ -410,6 +420,24 @@ describe("trimMailbox recount", () => {
     expect(exists(mailbox, paths[0]!)).toBe(false);
     expect(exists(mailbox, paths[1]!)).toBe(true);
     expect(exists(mailbox, paths[2]!)).toBe(true);
+  });
+
+  test("maildirsize goes before the first message", async () => {
+    const { mailbox } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
+      { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
+    ]);
+    // The per-file lines follow the unlinks of their batch and come before the cleanup.
+    const maildirsizeAtRemoval: boolean[] = [];
+    const logger = recordingLogger((line) => {
+      if (line.startsWith("mailbox: removed ")) maildirsizeAtRemoval.push(exists(mailbox, "maildirsize"));
+    });
+
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger));
+
+    expect(result.removedMessages).toBe(1);
+    expect(maildirsizeAtRemoval).toEqual([false]);
+    expect(exists(mailbox, "maildirsize")).toBe(false);
   });
 
   test("at most three rounds", async () => {
@@ -440,13 +468,14 @@ describe("trimMailbox recount", () => {
   });
 
   test("no further round after an error", async () => {
+    const now = aheadNow();
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "a", size: MIB, diskSize: 10, ageSeconds: 5 * DAY },
       { folder: ".DeltaChat", unique: "b", size: MIB, diskSize: 10, ageSeconds: 4 * DAY },
       { unique: "c", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
       { unique: "recent", size: MIB, diskSize: 10, ageSeconds: HOUR },
       { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
-    ]);
+    ], now);
     // After the walk, a client flags message a, and .DeltaChat/cur becomes a file, so removing
     // b fails. The recount then finds a under its new name, over the target.
     const flagged = paths[0]!.replace(/:2,S$/, ":2,FS");
@@ -457,7 +486,7 @@ describe("trimMailbox recount", () => {
       writeFileSync(join(mailbox, ".DeltaChat", "cur"), "");
     });
 
-    const result = await trimMailbox(mailbox, trimOptions(MIB, logger, { keepRecentMs: 2 * HOUR * 1000 }));
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger, { keepRecentMs: 2 * HOUR * 1000, nowMs: now * 1000 }));
 
     expect(result.errors).toBe(1);
     expect(result.vanishedMessages).toBe(1);
@@ -510,37 +539,61 @@ describe("quota-expire keep-recent and tmp", () => {
     expect(exists(mailbox, paths[1]!)).toBe(true);
   });
 
-  test("stale tmp files go, fresh ones stay, neither counts", () => {
+  // In-process with a now two days ahead (see aheadNow): the ctimes of the files count too.
+  test("stale tmp files go, fresh ones stay, neither counts", async () => {
+    const now = aheadNow();
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "message", size: 2 * MIB, diskSize: 10, ageSeconds: 1 * DAY },
       { subdir: "tmp", unique: "stale", size: 50 * MIB, diskSize: 4000, ageSeconds: 40 * HOUR },
       { folder: ".DeltaChat", subdir: "tmp", unique: "stale-dc", diskSize: 3000, ageSeconds: 37 * HOUR },
       { subdir: "tmp", unique: "fresh", size: 50 * MIB, diskSize: 4000, ageSeconds: 35 * HOUR },
+    ], now);
+
+    const dryLogger = recordingLogger();
+    await trimMailbox(mailbox, trimOptions(MIB, dryLogger, { nowMs: now * 1000, dryRun: true }));
+    expect(dryLogger.lines).toContain(`mailbox: would remove stale tmp file ${paths[1]} (4000 bytes, 40.0 hours old)`);
+    expect(exists(mailbox, paths[1]!)).toBe(true);
+
+    const result = await trimMailbox(mailbox, trimOptions(MIB, recordingLogger(), { nowMs: now * 1000 }));
+    expect(exists(mailbox, paths[0]!)).toBe(false);
+    expect(exists(mailbox, paths[1]!)).toBe(false);
+    expect(exists(mailbox, paths[2]!)).toBe(false);
+    expect(exists(mailbox, paths[3]!)).toBe(true);
+    expect(result.errors).toBe(0);
+    expect(result.usageBefore).toBe(2 * MIB);
+    expect(result.staleTmpFiles).toBe(2);
+    expect(result.staleTmpBytes).toBe(7000);
+  });
+
+  // Dovecot sets the mtime of a file still in tmp/ to the date of the message (IMAP APPEND with
+  // a date, dsync, doveadm import): its ctime shows that it is a delivery in progress.
+  test("tmp file with an old mtime and a fresh ctime stays", () => {
+    const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
+      { unique: "message", size: 2 * MIB, diskSize: 10, ageSeconds: 1 * DAY },
+      { subdir: "tmp", unique: "appending", size: 50 * MIB, diskSize: 4000, ageSeconds: 3 * DAY },
     ]);
 
     const result = runBinary(["quota-expire", "1", mailbox]);
     expect(result.exitCode).toBe(0);
     expect(exists(mailbox, paths[0]!)).toBe(false);
-    expect(exists(mailbox, paths[1]!)).toBe(false);
-    expect(exists(mailbox, paths[2]!)).toBe(false);
-    expect(exists(mailbox, paths[3]!)).toBe(true);
-
+    expect(exists(mailbox, paths[1]!)).toBe(true);
     const fields = resultFields(result.stderr);
-    expect(fields.usage_before).toBe(String(2 * MIB));
-    expect(fields.stale_tmp_removed).toBe("2");
-    expect(fields.stale_tmp_bytes).toBe("7000");
+    expect(fields.removed).toBe("1");
+    expect(fields.stale_tmp_removed).toBeUndefined();
   });
 
-  test("stale tmp files stay when usage is under target", () => {
+  test("stale tmp files stay when usage is under target", async () => {
+    const now = aheadNow();
     const { mailbox } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "message", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
       { subdir: "tmp", unique: "stale", size: 50 * MIB, diskSize: 4000, ageSeconds: 40 * HOUR },
-    ]);
+    ], now);
     const before = listTree(mailbox);
 
-    const result = runBinary(["quota-expire", "1", mailbox]);
-    expect(result.exitCode).toBe(0);
-    expect(result.stderr).toBe("");
+    const logger = recordingLogger();
+    const result = await trimMailbox(mailbox, trimOptions(MIB, logger, { nowMs: now * 1000 }));
+    expect(result.staleTmpFiles).toBe(0);
+    expect(logger.lines).toEqual([]);
     expect(listTree(mailbox)).toEqual(before);
   });
 });
@@ -585,7 +638,8 @@ describe("quota-expire symlinks", () => {
     expect(lstatSync(join(mailbox, "dovecot.index.cache")).isSymbolicLink()).toBe(true);
     expect(existsSync(join(outside, "maildirsize"))).toBe(true);
     expect(existsSync(join(outside, "dovecot.index.cache"))).toBe(true);
-    expect(result.stderr).toContain(`warning: ${mailbox}: not removing maildirsize: not a regular file\n`);
+    // Once, although maildirsize is due both before and after the removals.
+    expect(result.stderr.split(`warning: ${mailbox}: not removing maildirsize: not a regular file\n`)).toHaveLength(2);
   });
 
   test("symlinked cur directory is not followed", () => {
@@ -624,7 +678,6 @@ describe("quota-expire output", () => {
     const { mailbox, paths } = makeMailbox(makeTempDir(), "a@example.org", [
       { unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY },
       { unique: "new", size: MIB, diskSize: 10, ageSeconds: 1 * DAY },
-      { subdir: "tmp", unique: "stale", diskSize: 10, ageSeconds: 40 * HOUR },
     ]);
     const before = listTree(mailbox);
 
@@ -632,7 +685,6 @@ describe("quota-expire output", () => {
     expect(result.exitCode).toBe(0);
     expect(listTree(mailbox)).toEqual(before);
     expect(result.stderr).toContain(`${mailbox}: would remove ${paths[0]} (${MIB} bytes, 3.0 days old)\n`);
-    expect(result.stderr).toContain(`${mailbox}: would remove stale tmp file ${paths[2]} (10 bytes, 40.0 hours old)\n`);
 
     const fields = resultFields(result.stderr);
     expect(fields.dry_run).toBe("yes");
@@ -843,6 +895,21 @@ describe("quota-expire --sweep", () => {
     const result = runBinary(["quota-expire", "--sweep", "1", dir]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toBe(`error: cannot read mailboxes directory ${dir}: not found\n`);
+  });
+
+  test("directory without mailboxes is an error", () => {
+    const dir = makeTempDir();
+    const domain = join(dir, "example.org");
+    const { mailbox, paths } = makeMailbox(domain, "a@example.org", [{ unique: "old", size: MIB, diskSize: 10, ageSeconds: 3 * DAY }]);
+    mkdirSync(join(dir, "empty"));
+
+    // The parent of the domain directory, one mailbox, and an empty directory.
+    for (const path of [dir, mailbox, join(dir, "empty")]) {
+      const result = runBinary(["quota-expire", "--sweep", "0", path]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toBe(`error: no mailboxes in ${path} (directories whose name contains @)\n`);
+    }
+    expect(exists(mailbox, paths[0]!)).toBe(true);
   });
 });
 

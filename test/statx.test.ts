@@ -27,6 +27,8 @@ describe("statx", () => {
     expect(statx!.size).toBe(5 * 2 ** 30 + 7);
     expect(statx!.size).toBe(stats.size);
     expect(statx!.mtimeMs).toBe(stats.mtimeMs);
+    expect(statx!.ctimeMs).toBe(stats.ctimeMs);
+    expect(statx!.ctimeMs).not.toBe(statx!.mtimeMs);
   });
 
   test("mtime before 1970 keeps its sign", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { listMailboxes, type Mailbox, quotaMessages, quotaUsage, readLastLogin, statMessageFiles, walkMailbox, walkMailboxes } from "../src/maildir.ts";
@@ -57,6 +57,8 @@ describe("walkMailbox", () => {
     expect(statted.quotaSize).toBe(5000);
     expect(statted.diskSize).toBe(3000);
     expect(statted.mtimeMs).toBe(T * 1000);
+    expect(statted.ctimeMs).toBe(lstatSync(join(mailbox, "cur", messageName(T, 1, 5000, "S"))).ctimeMs);
+    expect(Number.isNaN(withS.ctimeMs)).toBe(true);
   });
 
   test("statMessageFiles completes a lean walk", async () => {
@@ -81,6 +83,7 @@ describe("walkMailbox", () => {
     expect(bySize.get(700)!.diskSize).toBe(500);
     expect(bySize.get(700)!.mtimeMs).toBe((T + 7) * 1000);
     expect(bySize.get(1234)!.mtimeMs).toBe((T + 5) * 1000);
+    expect(bySize.get(700)!.ctimeMs).toBe(lstatSync(join(mailbox, ".DeltaChat", "new", messageName(T, 2, 700))).ctimeMs);
   });
 
   // More than 10 000 messages per thread, so that statMessageFiles starts a worker.
@@ -90,7 +93,11 @@ describe("walkMailbox", () => {
     mkdirSync(join(mailbox, "new"), { recursive: true });
     const count = 21_000;
     const pathOf = (i: number) => join(mailbox, i % 2 === 0 ? "cur" : "new", messageName(T, i, 100 + i));
-    for (let i = 0; i < count; i++) writeFileSync(pathOf(i), "x".repeat(i % 7));
+    // Backdated mtimes, so that a ctime taken for the mtime (or the reverse) shows.
+    for (let i = 0; i < count; i++) {
+      writeFileSync(pathOf(i), "x".repeat(i % 7));
+      utimesSync(pathOf(i), T, T + i);
+    }
 
     const contents = await walkMailbox(mailbox);
     expect(contents.messages.length).toBe(count);
@@ -101,7 +108,7 @@ describe("walkMailbox", () => {
     expect(contents.messages.length).toBe(count - gone.length);
     const wrong = contents.messages.filter((message) => {
       const i = message.quotaSize - 100;
-      return gone.includes(i) || message.subdir !== (i % 2 === 0 ? "cur" : "new") || message.diskSize !== i % 7 || message.mtimeMs !== statSync(pathOf(i)).mtimeMs;
+      return gone.includes(i) || message.subdir !== (i % 2 === 0 ? "cur" : "new") || message.diskSize !== i % 7 || message.mtimeMs !== (T + i) * 1000 || message.ctimeMs !== statSync(pathOf(i)).ctimeMs;
     });
     expect(wrong).toEqual([]);
   }, 60_000);
@@ -207,6 +214,30 @@ describe("quota usage", () => {
     ]);
   });
 
+  test("flag rename seen twice in cur/ counts once", async () => {
+    const mailbox = join(makeTempDir(), "a@example.org");
+    makeMaildir(mailbox);
+    makeMaildir(join(mailbox, ".DeltaChat"));
+    // A listing taken while Dovecot renames cur/NAME:2,S to cur/NAME:2,FS can show both names,
+    // and one taken during new/ to cur/ and then a flag change can show three.
+    writeFileAt(join(mailbox, "cur", messageName(T, "flagged", 5000, "S")), 100, T);
+    writeFileAt(join(mailbox, "cur", messageName(T, "flagged", 5000, "FS")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, "three", 700)), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(T, "three", 700, "S")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "cur", messageName(T, "three", 700, "RS")), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", messageName(T, "new-only", 300)), 100, T);
+    writeFileAt(join(mailbox, ".DeltaChat", "new", `${messageName(T, "new-only", 300)}:2,`), 100, T);
+
+    const contents = await walkMailbox(mailbox);
+    expect(contents.messages).toHaveLength(7);
+    expect(quotaUsage(contents.messages)).toBe(5000 + 700 + 300);
+    expect(sortedNames(quotaMessages(contents.messages))).toEqual([
+      `.DeltaChat/cur/${messageName(T, "three", 700, "S")}`,
+      `.DeltaChat/new/${messageName(T, "new-only", 300)}:2,`,
+      `/cur/${messageName(T, "flagged", 5000, "S")}`,
+    ]);
+  });
+
   test("same base name in other folders counts separately", async () => {
     const mailbox = join(makeTempDir(), "a@example.org");
     makeMaildir(mailbox);
@@ -304,6 +335,7 @@ describe("mailboxes directory", () => {
         quotaSize: 105,
         diskSize: 15,
         mtimeMs: (T + 5) * 1000,
+        ctimeMs: lstatSync(join(dir, "u05@example.org", "cur", messageName(T, 5, 105, "S"))).ctimeMs,
       });
       expect(byName("no-size-5")).toEqual({
         folder: ".DeltaChat",
@@ -312,6 +344,7 @@ describe("mailboxes directory", () => {
         quotaSize: 7,
         diskSize: 7,
         mtimeMs: T * 1000,
+        ctimeMs: lstatSync(join(dir, "u05@example.org", ".DeltaChat", "new", "no-size-5")).ctimeMs,
       });
       const raw = byName("\xff-raw")!;
       expect(raw.subdir).toBe("tmp");

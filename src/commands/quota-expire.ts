@@ -155,6 +155,10 @@ async function sweep(mailboxesDir: string, settings: RunSettings): Promise<numbe
     throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
   }
 
+  // A mistyped path, the parent of the domain directory or one mailbox holds no mailboxes, and a
+  // sweep that trims nothing there would look like a successful one.
+  if (names.length === 0) throw new CliError(`no mailboxes in ${displayPath(mailboxesDir)} (directories whose name contains @)`);
+
   let trimmed = 0;
   let failed = 0;
   let removed = 0;
