@@ -11,10 +11,10 @@
  */
 
 import { createHash } from "node:crypto";
-import { promises as fsp, type Dirent, type Stats } from "node:fs";
+import { promises as fsp, type Stats } from "node:fs";
 
 import { errorCode } from "./errors.ts";
-import { readLastLogin } from "./maildir.ts";
+import { listSubdirectories, readLastLogin } from "./maildir.ts";
 import { toFsPath } from "./raw-path.ts";
 
 /** Prefix of the dot-name a mailbox is renamed to before its tree is deleted. */
@@ -219,18 +219,7 @@ async function ignoreMissing(operation: Promise<void>): Promise<void> {
  * REMOVAL_PREFIX. Entries of other programs and symlinks are never touched.
  */
 export async function listLeftovers(mailboxesDir: string): Promise<string[]> {
-  const entries = (await fsp.readdir(toFsPath(mailboxesDir) as string, {
-    withFileTypes: true,
-    encoding: "latin1",
-  })) as unknown as Dirent[];
-
-  const names: string[] = [];
-  for (const entry of entries) {
-    if (entry.name.startsWith(REMOVAL_PREFIX) && entry.isDirectory()) names.push(entry.name);
-  }
-  // Byte order, like listMailboxes().
-  names.sort();
-  return names;
+  return listSubdirectories(mailboxesDir, (name) => name.startsWith(REMOVAL_PREFIX));
 }
 
 /** Deletes one leftover removal directory found by listLeftovers(). */

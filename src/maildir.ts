@@ -98,24 +98,32 @@ export function isMailboxName(name: string): boolean {
 }
 
 /**
- * Lists the mailboxes of a mailboxes directory, sorted by name: entries whose name contains `@`
- * and that are real directories. Symlinks, files and dot-entries are skipped. Throws the
- * readdir error when the directory itself cannot be read.
+ * Lists the real directories (no symlinks) in `dir` whose raw names pass `accept`, sorted by
+ * their bytes. Throws the readdir error when `dir` itself cannot be read.
  */
-export async function listMailboxes(mailboxesDir: string): Promise<string[]> {
-  const entries = (await fsp.readdir(toFsPath(mailboxesDir) as string, {
+export async function listSubdirectories(dir: string, accept: (name: string) => boolean): Promise<string[]> {
+  const entries = (await fsp.readdir(toFsPath(dir) as string, {
     withFileTypes: true,
     encoding: "latin1",
   })) as unknown as Dirent[];
 
   const names: string[] = [];
   for (const entry of entries) {
-    if (isMailboxName(entry.name) && entry.isDirectory()) names.push(entry.name);
+    if (accept(entry.name) && entry.isDirectory()) names.push(entry.name);
   }
 
   // Byte order, as `ls` with LC_ALL=C and Python's sorted() on file names give.
   names.sort(compareBytes);
   return names;
+}
+
+/**
+ * Lists the mailboxes of a mailboxes directory, sorted by name: entries whose name contains `@`
+ * and that are real directories. Symlinks, files and dot-entries are skipped. Throws the
+ * readdir error when the directory itself cannot be read.
+ */
+export async function listMailboxes(mailboxesDir: string): Promise<string[]> {
+  return listSubdirectories(mailboxesDir, isMailboxName);
 }
 
 /** Compares raw names by their bytes. */

@@ -6,9 +6,10 @@
  * cores, Bun 1.4.5, x64) took 5.95 s of CPU time instead of 6.68 s. The layout of struct statx
  * is fixed by the Linux UAPI for every architecture, unlike that of struct stat.
  *
- * NOTE: run here on x64 only; the arm64 binary takes the same code path untested. Where
- * libc.so.6 or its statx (glibc 2.28 and later) is missing, `loadStatx` returns null and the
- * walker uses fs.lstatSync.
+ * The arm64 binary takes this path too: under qemu-aarch64 the smoke suite's fsreport issues
+ * statx on every message file and gets the exact figures. Where libc.so.6 or its statx (glibc
+ * 2.28 and later) is missing, or bun:ffi cannot load because the JIT is off, `loadStatx` returns
+ * null and the walker uses fs.lstatSync.
  */
 
 import { dlopen, read } from "bun:ffi";
