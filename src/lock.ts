@@ -85,7 +85,7 @@ export interface LockOptions {
    * fails at once when another run holds the lock.
    */
   timeoutMs?: number;
-  /** What to do when the address-space limit keeps bun:ffi from loading, for the error message. */
+  /** Fix named in the error message when the address-space limit keeps bun:ffi from loading. */
   addressSpaceFix: string;
 }
 
@@ -139,8 +139,8 @@ export async function lockDirectory(path: string, options: LockOptions): Promise
     await Bun.sleep(RETRY_INTERVAL_MS);
   }
 
-  // A lock taken on the first try waited for nobody, however long the call itself took on a
-  // loaded machine: reporting that time would add a spurious "waited" line.
+  // A lock taken on the first try did not wait for another run, however long the call itself
+  // took on a loaded machine, so it reports no wait.
   const waitedMs = waited ? performance.now() - started : 0;
   let released = false;
   return {
