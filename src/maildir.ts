@@ -508,6 +508,8 @@ function keepsOver(a: MessageFile, b: MessageFile): boolean {
   return compareBytes(a.name, b.name) > 0;
 }
 
+const repeatedFilesByList = new WeakMap<readonly MessageFile[], { length: number; repeats: Set<MessageFile> }>();
+
 /**
  * Finds the files that repeat a message: the files of a quota folder's new/ and cur/ with the
  * base name of another one, but for the one file kept per message (cur/ first, then the name
@@ -516,7 +518,14 @@ function keepsOver(a: MessageFile, b: MessageFile): boolean {
  * new/NAME and cur/NAME:2,S, or cur/NAME:2,S and cur/NAME:2,FS.
  */
 function findRepeatedFiles(messages: readonly MessageFile[]): Set<MessageFile> {
+  // A trim asks several times about the same list (usage, then candidates). A walk's list is not
+  // changed once it is returned (statMessageFiles builds a new one), so the answer is kept per
+  // list, and checked against its length in case a caller appends.
+  const known = repeatedFilesByList.get(messages);
+  if (known !== undefined && known.length === messages.length) return known.repeats;
+
   const repeats = new Set<MessageFile>();
+  repeatedFilesByList.set(messages, { length: messages.length, repeats });
 
   // The walk lists a folder's files together, so the map of the previous message's folder is
   // usually the one needed.

@@ -281,6 +281,11 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
     usage = attempted.usage;
     if (options.dryRun || attempted.count === 0) break;
 
+    // The recount below and any further round walk afresh, so this walk's list can go before
+    // them: with both alive, a 100 000-message mailbox peaked at about 140 MB instead of 100 MB.
+    messages = [];
+    contents.messages = [];
+
     // The figures above assume that the walk saw every message under its current name. Dovecot
     // renames files meanwhile (new/ to cur/, flag changes), so an unlink can miss a message
     // that still exists, and readdir can skip a file renamed during it. A recount of the names
