@@ -53,7 +53,7 @@ export interface Tree {
 }
 
 /** Scripts whose source decides the trees: the generator and the modules it imports. */
-const GENERATOR_SOURCES = [GENERATOR, join(REPO_ROOT, "scripts", "seeded-random.ts")];
+const GENERATOR_SOURCES = [GENERATOR, join(REPO_ROOT, "scripts", "seeded-random.ts"), join(REPO_ROOT, "scripts", "sparse-file.ts")];
 
 /** Hashes the generator's sources with the arguments, so that a changed generator makes new trees. */
 function treeKey(spec: TreeSpec): string {

@@ -16,24 +16,15 @@
  * big@example.org, with that many messages, for quota-expire.
  */
 
-import { closeSync, mkdirSync, openSync, ftruncateSync, utimesSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 import { seededRandom } from "./seeded-random.ts";
+import { writeSparseFile } from "./sparse-file.ts";
 
 const DOMAIN = "example.org";
 const DAY = 86_400;
-
-function createSparseFile(path: string, size: number, mtime: number): void {
-  const fd = openSync(path, "w");
-  try {
-    ftruncateSync(fd, size);
-  } finally {
-    closeSync(fd);
-  }
-  utimesSync(path, mtime, mtime);
-}
 
 /** Draws a message size: mostly small chat messages, a few attachments of several MB. */
 function drawMessageSize(random: () => number): number {
@@ -72,13 +63,13 @@ function writeMailbox(
     const delivered = now - Math.floor(random() * 60 * DAY);
     const unique = `${delivered}.M${Math.floor(random() * 1e6)}P${1000 + i}.demo`;
     const name = `${unique},S=${size},W=${size + Math.floor(size / 40)}${inNew ? "" : ":2,S"}`;
-    createSparseFile(join(mailboxPath, folder, inNew ? "new" : "cur", name), diskSize, delivered);
+    writeSparseFile(join(mailboxPath, folder, inNew ? "new" : "cur", name), diskSize, delivered);
     usage += size;
   }
 
   writeFileSync(join(mailboxPath, "maildirsize"), `1073741824S\n${usage} ${messageCount}\n`);
   writeFileSync(join(mailboxPath, "dovecot-uidlist"), "3 V1700000000 N1\n");
-  createSparseFile(join(mailboxPath, "dovecot.index.cache"), 4096, now);
+  writeSparseFile(join(mailboxPath, "dovecot.index.cache"), 4096, now);
   if (lastLogin !== null) {
     writeFileSync(join(mailboxPath, "password"), "{SHA512-CRYPT}$6$demo\n");
     utimesSync(join(mailboxPath, "password"), lastLogin, lastLogin);
@@ -139,7 +130,7 @@ if (root === undefined || positionals.length > 1) {
   process.exit(2);
 }
 if (existsSync(join(root, "chatmail.ini"))) {
-  console.error(`error: ${root} already holds a tree; remove it first`);
+  console.error(`error: ${root} already contains a tree; remove it first`);
   process.exit(1);
 }
 

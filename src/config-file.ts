@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs
 
 import { rawFromUser, toFsPath } from "./raw-path.ts";
 
-/** Device and inode number: what tells whether two paths name the same file. */
+/** Device and inode number, which together identify a file whatever path names it. */
 export interface FileIdentity {
   dev: bigint;
   ino: bigint;

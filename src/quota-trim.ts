@@ -303,7 +303,7 @@ async function trimOpenMailbox(mailbox: MailboxDirectory, options: TrimOptions):
 
   if (result.removedMessages > 0 && !options.dryRun) {
     // NOTE: index files kept outside the mailbox (Dovecot's INDEX= location, on tmpfs for
-    // example) are not removed: the run knows only the mailbox path.
+    // example) are not removed, because the run is given only the mailbox path.
     const stale = ["maildirsize", ...[...foldersWithRemovals].map((folder) => (folder === "" ? "" : `${folder}/`) + "dovecot.index.cache")];
     for (const relative of stale) await removeForRecount(relative);
   }

@@ -1,9 +1,11 @@
 /** Shared test fixtures: the compiled binary, temporary trees and Dovecot-style message files. */
 
 import { afterAll } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync, closeSync, openSync, ftruncateSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+
+import { writeSparseFile } from "../scripts/sparse-file.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "..");
 
@@ -55,13 +57,7 @@ export function nowSeconds(): number {
  */
 export function writeFileAt(path: string, diskSize: number, mtime: number): void {
   mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, "w");
-  try {
-    ftruncateSync(fd, diskSize);
-  } finally {
-    closeSync(fd);
-  }
-  utimesSync(path, mtime, mtime);
+  writeSparseFile(path, diskSize, mtime);
 }
 
 /** Builds a Dovecot message file name with `S=` and `W=`; `flags` adds `:2,<flags>`. */

@@ -160,8 +160,8 @@ async function sweep(mailboxesDir: string, settings: RunSettings): Promise<numbe
     throw new CliError(`cannot read mailboxes directory ${displayPath(mailboxesDir)}: ${describeError(error)}`);
   }
 
-  // A mistyped path, the parent of the domain directory or one mailbox holds no mailboxes, and a
-  // sweep that trims nothing there would look like a successful one.
+  // A mistyped path, the parent of the domain directory or a single mailbox contains no
+  // mailboxes, and a sweep that trims nothing there would look like a successful one.
   if (names.length === 0) throw new CliError(`no mailboxes in ${displayPath(mailboxesDir)} (directories whose name contains @)`);
 
   let trimmed = 0;
